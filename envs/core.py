@@ -1,0 +1,379 @@
+"""The Gymnasium faces of the batched world: a single env (a batch of one) and the native vector env.
+
+Both own a :class:`Simulation` — a :class:`~fusiongym.envs.world.WorldBatch`, its level and its tile atlas —
+so a single env and world ``i`` of a vector env run the very same code. Seeding follows Gymnasium: the single
+env draws from ``self.np_random`` (``reset(seed=s)``); world ``i`` of the vector env from its own generator,
+seeded ``s + i`` by ``reset(seed=s)``, so it reproduces ``FusionEnv.reset(seed=s + i)`` step for step.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from fusiongym.envs.levels import Episode, Level
+from fusiongym.envs.ontology import load_ontology
+from fusiongym.envs.oracle import oracle_action
+from fusiongym.envs.rendering import TileAtlas, text_panel
+from fusiongym.envs.vocab import get_vocab
+from fusiongym.envs.world import ACTION_NAMES, CELL_NAMES, SUCCESS, TileIndex, WorldBatch
+
+#: kwargs every env takes besides its level's own (see each level's fields).
+ENV_KWARGS: dict[str, Any] = {
+    "tile_size": 8,
+    "view_size": 7,
+    "see_through_walls": False,
+    "max_mission_len": 16,
+    "max_facts": 32,
+    "render_facts": True,
+    "render_tile_size": 16,
+}
+NUM_ACTIONS = len(ACTION_NAMES)
+_ALLOWED_ACTIONS = ", ".join(f"{i} {name}" for i, name in enumerate(ACTION_NAMES))
+
+
+class InvalidActionError(ValueError):
+    """An action outside ``Discrete(7)``."""
+
+
+def check_action(action: Any) -> int:
+    """``action`` as a Python int, or :class:`InvalidActionError` naming the allowed actions."""
+    try:
+        value = operator.index(action)
+    except TypeError:
+        if isinstance(action, np.ndarray) and action.size == 1 and np.issubdtype(action.dtype, np.integer):
+            value = int(action.reshape(()))
+        else:
+            raise InvalidActionError(
+                f"action {action!r} is not an integer; the actions are {_ALLOWED_ACTIONS}"
+            ) from None
+    if not 0 <= value < NUM_ACTIONS:
+        raise InvalidActionError(f"action {value} is out of range; the actions are {_ALLOWED_ACTIONS}")
+    return value
+
+
+def split_kwargs(env_name: str, level_class: type[Level], kwargs: dict[str, Any]) -> tuple[dict, dict]:
+    """Separate level kwargs from env kwargs; unknown names raise a TypeError that lists the allowed ones."""
+    level_names = set(level_class.kwarg_names())
+    unknown = sorted(set(kwargs) - level_names - set(ENV_KWARGS))
+    if unknown:
+        allowed = sorted(level_names | set(ENV_KWARGS) | {"render_mode"})
+        raise TypeError(f"{env_name} got unknown kwargs {unknown}; allowed kwargs are: {', '.join(allowed)}")
+    level_kwargs = {k: v for k, v in kwargs.items() if k in level_names}
+    env_kwargs = {**ENV_KWARGS, **{k: v for k, v in kwargs.items() if k in ENV_KWARGS}}
+    return level_kwargs, env_kwargs
+
+
+@functools.lru_cache(maxsize=8)
+def _atlas(tile_size: int) -> TileAtlas:
+    onto = load_ontology()
+    return TileAtlas(_tile_index(), onto.shapes, onto.colours, tile_size)
+
+
+@functools.lru_cache(maxsize=1)
+def _tile_index() -> TileIndex:
+    onto = load_ontology()
+    return TileIndex(len(onto.shapes), len(onto.colours))
+
+
+class Simulation:
+    """A level, a batch of worlds and the atlas that draws them; shared by the single and the vector env."""
+
+    def __init__(self, level: Level, num_worlds: int, env_kwargs: dict[str, Any]) -> None:
+        for name in ("tile_size", "view_size", "max_mission_len", "max_facts", "render_tile_size"):
+            value = env_kwargs[name]
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        self.level = level
+        self.env_kwargs = env_kwargs
+        onto = level.ontology
+        self.shape_index = {s: i for i, s in enumerate(onto.shapes)}
+        self.colour_index = {c: i for i, c in enumerate(onto.colours)}
+        self.tiles = _tile_index()
+        self.atlas = _atlas(int(env_kwargs["tile_size"]))
+        self.batch = WorldBatch(
+            num_worlds,
+            *level.grid_shape,
+            max_objects=level.max_objects,
+            mission_len=int(env_kwargs["max_mission_len"]),
+            max_facts=int(env_kwargs["max_facts"]),
+            tiles=self.tiles,
+            view_size=int(env_kwargs["view_size"]),
+            see_through_walls=bool(env_kwargs["see_through_walls"]),
+        )
+        self.episodes: list[Episode | None] = [None] * num_worlds
+        self.fact_sentences: list[list[str]] = [[] for _ in range(num_worlds)]
+        vocab_size = get_vocab().size
+        side = int(env_kwargs["view_size"]) * int(env_kwargs["tile_size"])
+        self.observation_space = gym.spaces.Dict(
+            {
+                "image": gym.spaces.Box(0, 255, (side, side, 3), np.uint8),
+                "mission": gym.spaces.Box(0, vocab_size - 1, (int(env_kwargs["max_mission_len"]),), np.int64),
+                "facts": gym.spaces.Box(0, vocab_size - 1, (int(env_kwargs["max_facts"]), 3), np.int64),
+            }
+        )
+
+    def reset_world(self, b: int, rng: np.random.Generator) -> None:
+        episode = self.level.generate(rng, int(self.env_kwargs["max_facts"]))
+        self.batch.load(b, episode.layout, self.shape_index, self.colour_index)
+        self.episodes[b] = episode
+        self.fact_sentences[b] = episode.knowledge.sentences(get_vocab())
+
+    def observation(self) -> dict[str, np.ndarray]:
+        return {
+            "image": self.atlas.ego_image(self.batch.ego_tiles()),
+            "mission": self.batch.mission.copy(),
+            "facts": self.batch.facts.copy(),
+        }
+
+    def oracle_action(self, b: int, use_facts: bool) -> int:
+        return oracle_action(self.batch, b, self.level, self.episodes[b], use_facts)
+
+    def frame(self, b: int) -> np.ndarray:
+        """Top-down RGB frame of world ``b`` with the instruction (and the facts) drawn beside it."""
+        batch, p = self.batch, self.batch.pad
+        ts = int(self.env_kwargs["render_tile_size"])
+        tiles = batch.tile[b, p : p + batch.height, p : p + batch.width].copy()
+        tiles[batch.agent_y[b] - p, batch.agent_x[b] - p] = self.tiles.agent(int(batch.agent_dir[b]))
+        image = _atlas(ts).grid_image(tiles)
+        episode = self.episodes[b]
+        carried = int(batch.carrying[b])
+        lines = [f"mission: {episode.mission}" if episode else "mission: -"]
+        if episode and carried >= 0:
+            obj = episode.layout.objects[carried]
+            lines.append(f"carrying: {obj.kind or (obj.colour + ' ' + obj.shape)}")
+        if self.env_kwargs["render_facts"] and self.fact_sentences[b]:
+            lines += ["facts:"] + [f"- {s}" for s in self.fact_sentences[b]]
+        panel = text_panel(lines, max(image.shape[0], 14 * (len(lines) + 1)), 280)
+        if panel.shape[0] > image.shape[0]:
+            image = np.pad(image, ((0, panel.shape[0] - image.shape[0]), (0, 0), (0, 0)))
+        return np.concatenate([image, panel], axis=1)
+
+
+class FusionEnv(gym.Env):
+    """Base of every single-agent fusiongym env; a subclass names its level and documents its spec."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 8}
+    level_class: ClassVar[type[Level]]
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        name = type(self).__name__
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; choose one of {self.metadata['render_modes']} or None")
+        level_kwargs, env_kwargs = split_kwargs(name, self.level_class, kwargs)
+        self.level = self.level_class(**level_kwargs)
+        self.render_mode = render_mode
+        self._sim = Simulation(self.level, 1, env_kwargs)
+        self.observation_space = self._sim.observation_space
+        self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
+        self.needs_knowledge = self.level.needs_knowledge
+
+    # --- Gymnasium API ---------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        self._sim.reset_world(0, self.np_random)
+        return self._observation(), self._info()
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        if self._sim.episodes[0] is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        a = check_action(action)
+        reward, terminated, truncated = self._sim.batch.step(np.array([a]))
+        info = self._info()
+        info["success"] = bool(terminated[0] and reward[0] > 0)
+        return self._observation(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode == "rgb_array":
+            return self._sim.frame(0)
+        return None
+
+    # --- fusiongym API ---------------------------------------------------------------------------------
+    def oracle_action(self, use_facts: bool = True) -> int:
+        """The privileged planner's next action; ``use_facts=False`` plans without the episode's facts."""
+        return self._sim.oracle_action(0, use_facts)
+
+    @property
+    def episode(self) -> Episode:
+        return self._sim.episodes[0]
+
+    @property
+    def mission(self) -> str:
+        return self._sim.episodes[0].mission
+
+    @property
+    def facts(self) -> list[str]:
+        return self._sim.fact_sentences[0]
+
+    @property
+    def knowledge(self):
+        """The episode's :class:`~fusiongym.envs.knowledge.EpisodeKnowledge` (``.to_graph()``, ``.to_turtle()``)."""
+        return self._sim.episodes[0].knowledge
+
+    def describe_view(self) -> str:
+        """A text description of what the agent sees (for language-model agents)."""
+        return describe_view(self._sim, 0)
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        obs = self._sim.observation()
+        return {key: value[0] for key, value in obs.items()}
+
+    def _info(self) -> dict[str, Any]:
+        return {"mission": self._sim.episodes[0].mission, "facts": self._sim.fact_sentences[0]}
+
+
+class FusionVectorEnv(gym.vector.VectorEnv):
+    """The native batch: ``num_envs`` worlds stepped together by one array step (no subprocesses).
+
+    ``autoreset_mode`` is Gymnasium's ``NEXT_STEP`` by default (the step after a world ends resets it and
+    ignores its action), or ``SAME_STEP`` (a world that ends is reset at once; its last observation and info
+    are in ``info["final_obs"]`` / ``info["final_info"]``). The mode is in ``metadata["autoreset_mode"]``.
+    """
+
+    env_class: ClassVar[type[FusionEnv]]
+
+    def __init__(
+        self,
+        num_envs: int,
+        render_mode: str | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} must be a positive integer")
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode={mode.value!r} is not supported: choose next_step or same_step")
+        level_kwargs, env_kwargs = split_kwargs(self.env_class.__name__, self.env_class.level_class, kwargs)
+        self.level = self.env_class.level_class(**level_kwargs)
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.metadata = {**self.env_class.metadata, "autoreset_mode": mode}
+        self._sim = Simulation(self.level, self.num_envs, env_kwargs)
+        self.single_observation_space = self._sim.observation_space
+        self.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.needs_knowledge = self.level.needs_knowledge
+        self._rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(self.num_envs)]
+        self._ended = np.zeros(self.num_envs, bool)
+        self._missions = np.empty(self.num_envs, dtype=object)
+        self._facts = np.empty(self.num_envs, dtype=object)
+        self._all = np.ones(self.num_envs, bool)
+        self._started = False
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs: pass one per env, an int or None")
+        mask = np.asarray((options or {}).get("reset_mask", self._all), bool)
+        for i in np.flatnonzero(mask):
+            if seeds[i] is not None or self._sim.episodes[i] is None:
+                self._rngs[i], _ = seeding.np_random(seeds[i])
+            self._reset_world(int(i))
+        self._ended[mask] = False
+        self._started = all(e is not None for e in self._sim.episodes)
+        return self._sim.observation(), self._infos()
+
+    def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+            raise InvalidActionError(
+                f"actions must be an integer array of shape ({self.num_envs},), got {actions.dtype} {actions.shape}; "
+                f"the actions are {_ALLOWED_ACTIONS}"
+            )
+        if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
+            raise InvalidActionError(f"actions {actions} include one out of range; the actions are {_ALLOWED_ACTIONS}")
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        reward, terminated, truncated = self._sim.batch.step(actions)
+        success = terminated & (reward > 0)
+        mode = self.metadata["autoreset_mode"]
+        infos: dict[str, Any] = {}
+        if mode == AutoresetMode.NEXT_STEP:
+            restarted = np.flatnonzero(self._ended)
+            for i in restarted:
+                self._reset_world(int(i))
+            reward[restarted], terminated[restarted], truncated[restarted] = 0.0, False, False
+            success[restarted] = False
+            self._ended = terminated | truncated
+            obs = self._sim.observation()
+        else:
+            ended = np.flatnonzero(terminated | truncated)
+            if ended.size:
+                final = self._sim.observation()
+                final_obs = np.empty(self.num_envs, dtype=object)
+                final_info = np.empty(self.num_envs, dtype=object)
+                for i in ended:
+                    final_obs[i] = {k: v[i] for k, v in final.items()}
+                    final_info[i] = {"mission": self._missions[i], "facts": self._facts[i], "success": bool(success[i])}
+                    self._reset_world(int(i))
+                infos.update(final_obs=final_obs, _final_obs=terminated | truncated)
+                infos.update(final_info=final_info, _final_info=terminated | truncated)
+            obs = self._sim.observation()
+        infos.update(self._infos())
+        infos["success"], infos["_success"] = success, self._all
+        return obs, reward, terminated, truncated, infos
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        if self.render_mode == "rgb_array":
+            return tuple(self._sim.frame(i) for i in range(self.num_envs))
+        return None
+
+    def oracle_actions(self, use_facts: bool = True) -> np.ndarray:
+        """The oracle's next action in every world."""
+        return np.array([self._sim.oracle_action(i, use_facts) for i in range(self.num_envs)], dtype=np.int64)
+
+    @property
+    def episodes(self) -> list[Episode]:
+        return list(self._sim.episodes)
+
+    def _reset_world(self, i: int) -> None:
+        self._sim.reset_world(i, self._rngs[i])
+        self._missions[i] = self._sim.episodes[i].mission
+        self._facts[i] = self._sim.fact_sentences[i]
+
+    def _infos(self) -> dict[str, Any]:
+        return {"mission": self._missions.copy(), "_mission": self._all, "facts": self._facts.copy(), "_facts": self._all}
+
+
+def describe_view(sim: Simulation, b: int) -> str:
+    """What world ``b``'s agent sees, in words: the objects and doors in view with their rough position."""
+    batch = sim.batch
+    ids = batch.ego_tiles()[b]
+    t = sim.tiles
+    onto = sim.level.ontology
+    v = batch.view_size
+    parts = []
+    for row in range(v):
+        for col in range(v):
+            tile = int(ids[row, col])
+            ahead, side = v - 1 - row, col - v // 2
+            where = f"{ahead} ahead" + (f", {abs(side)} {'right' if side > 0 else 'left'}" if side else "")
+            if t.object_base <= tile < t.agent_base:
+                shape, colour = divmod(tile - t.object_base, t.n_colours)
+                parts.append(f"a {onto.colours[colour]} {onto.shapes[shape]} {where}")
+            elif t.door_base <= tile < t.object_base:
+                colour, state = divmod(tile - t.door_base, 3)
+                parts.append(f"a {onto.colours[colour]} {CELL_NAMES[2 + state]} {where}")
+    carried = int(batch.carrying[b])
+    text = "You see " + ("; ".join(parts) if parts else "nothing") + "."
+    if carried >= 0:
+        obj = sim.episodes[b].layout.objects[carried]
+        text += f" You carry a {obj.colour} {obj.shape}."
+    return text
+
+
+__all__ = ["FusionEnv", "FusionVectorEnv", "InvalidActionError", "SUCCESS", "check_action"]

@@ -1,0 +1,417 @@
+"""Levels: each one's job is to generate a world, facts and an instruction for one episode.
+
+A level is a small dataclass whose fields are its ``gym.make`` kwargs. :meth:`Level.generate` runs per world at
+reset, in plain Python, with the world's own ``np_random``; what it returns is loaded into the batched arrays.
+:meth:`Level.oracle_subgoal` tells the oracle bot what to do next, reading the episode's facts or — with
+``use_facts=False`` — guessing from what the training split makes most likely.
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+
+from fusiongym.envs.knowledge import EpisodeKnowledge, Fact, appearance_facts, sample_distractors, shuffled_facts
+from fusiongym.envs.language import SPLITS, GoToInstr, Instruction, ObjectDescription, PickupCategoryInstr
+from fusiongym.envs.ontology import Ontology, load_ontology
+from fusiongym.envs.vocab import Vocabulary, get_vocab
+from fusiongym.envs.world import (
+    DIR_YX,
+    DOOR_CLOSED,
+    DOOR_LOCKED,
+    DOOR_OPEN,
+    FLOOR,
+    SUCCESS,
+    WALL,
+    OutcomeTables,
+    WorldLayout,
+    WorldObject,
+)
+
+
+class GenerationError(RuntimeError):
+    """A level could not generate a valid world with its kwargs (too many objects for the rooms, say)."""
+
+
+@dataclass
+class Subgoal:
+    """What the oracle does next: reach a cell facing one of ``targets`` (object slots), then ``action``.
+
+    ``action`` is ``"face"`` (facing is the goal), ``"pickup"``, ``"toggle"`` or ``"drop"`` (drop what is carried).
+    """
+
+    action: str
+    targets: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Episode:
+    """Everything one reset generated for one world."""
+
+    layout: WorldLayout
+    instruction: Instruction
+    knowledge: EpisodeKnowledge
+    mission: str
+    split: str
+    guess_seed: int  # seeds the fact-blind oracle's guesses, so they are reproducible
+
+
+def held_out_composition(shape_index: int, colour_index: int) -> bool:
+    """Colour × shape pairs reserved for the test split (one colour per shape, two shapes per colour)."""
+    return (shape_index + colour_index) % 6 == 0
+
+
+@functools.lru_cache(maxsize=64)
+def _room_interiors(room_size: int, num_rows: int, num_cols: int) -> dict[tuple[int, int], tuple[tuple[int, int], ...]]:
+    step = room_size - 1
+    return {
+        (r, c): tuple((r * step + y, c * step + x) for y in range(1, room_size - 1) for x in range(1, room_size - 1))
+        for r in range(num_rows)
+        for c in range(num_cols)
+    }
+
+
+_NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+
+
+class RoomGrid:
+    """A BabyAI-style grid of rooms with shared walls, filled in by a level."""
+
+    def __init__(self, room_size: int, num_rows: int, num_cols: int) -> None:
+        self.room_size, self.num_rows, self.num_cols = room_size, num_rows, num_cols
+        step = room_size - 1
+        self.height, self.width = num_rows * step + 1, num_cols * step + 1
+        self.cells = np.full((self.height, self.width), FLOOR, np.int8)
+        self.cells[::step, :] = WALL
+        self.cells[:, ::step] = WALL
+        self.door_colour = np.zeros_like(self.cells)
+        self.door_key = np.full_like(self.cells, -1)
+        self.occupied: set[tuple[int, int]] = set()
+        self.doors: list[tuple[int, int]] = []
+        self._interiors = _room_interiors(room_size, num_rows, num_cols)
+
+    def room_interior(self, row: int, col: int) -> tuple[tuple[int, int], ...]:
+        return self._interiors[(row, col)]
+
+    def connect(self, rng: np.random.Generator, n_colours: int, closed_prob: float = 0.5) -> None:
+        """Doors along a random spanning tree of the rooms, so every room is reachable."""
+        if self.num_rows * self.num_cols == 1:
+            return
+        step = self.room_size - 1
+        start = (int(rng.integers(self.num_rows)), int(rng.integers(self.num_cols)))
+        seen, stack = {start}, [start]
+        while stack:
+            r, c = stack[-1]
+            options = [
+                (r + dr, c + dc)
+                for dr, dc in _NEIGHBOURS
+                if 0 <= r + dr < self.num_rows and 0 <= c + dc < self.num_cols and (r + dr, c + dc) not in seen
+            ]
+            if not options:
+                stack.pop()
+                continue
+            nr, nc = options[int(rng.integers(len(options)))]
+            offset = int(rng.integers(1, self.room_size - 1))
+            if nr != r:  # horizontal wall between vertically adjacent rooms
+                y, x = max(r, nr) * step, c * step + offset
+            else:
+                y, x = r * step + offset, max(c, nc) * step
+            self.cells[y, x] = DOOR_CLOSED if rng.random() < closed_prob else DOOR_OPEN
+            self.door_colour[y, x] = int(rng.integers(n_colours))
+            self.doors.append((y, x))
+            seen.add((nr, nc))
+            stack.append((nr, nc))
+
+    def next_to_door(self, y: int, x: int) -> bool:
+        doors = self.doors
+        return bool(doors) and any((y + dy, x + dx) in doors for dy, dx in _NEIGHBOURS)
+
+    def random_free_cell(self, rng: np.random.Generator, room: tuple[int, int] | None = None) -> tuple[int, int]:
+        """A floor cell with nothing on it and not in front of a door, in ``room`` or in any room."""
+        for _ in range(200):
+            r = room
+            if r is None:
+                r = (int(rng.integers(self.num_rows)), int(rng.integers(self.num_cols)))
+            cells = self._interiors[r]
+            y, x = cells[int(rng.integers(len(cells)))]
+            if (y, x) not in self.occupied and not self.next_to_door(y, x):
+                return y, x
+        raise GenerationError("no free cell left: use fewer objects or a larger room_size")
+
+    def reachable_from(self, start: tuple[int, int]) -> set[tuple[int, int]]:
+        """Cells the agent can stand on from ``start`` (objects block; unlocked doors pass)."""
+        w = self.width
+        blocked = bytearray(((self.cells == WALL) | (self.cells == DOOR_LOCKED)).tobytes())
+        for y, x in self.occupied:
+            blocked[y * w + x] = 1
+        first = start[0] * w + start[1]
+        blocked[first] = 1
+        frontier, seen = [first], [first]
+        steps = (1, -1, w, -w)  # the outer wall keeps every neighbour index inside the grid
+        while frontier:
+            nxt = []
+            for cell in frontier:
+                for step in steps:
+                    n = cell + step
+                    if not blocked[n]:
+                        blocked[n] = 1
+                        nxt.append(n)
+            seen += nxt
+            frontier = nxt
+        return {divmod(cell, w) for cell in seen}
+
+    def all_reachable(self, start: tuple[int, int], positions: list[tuple[int, int]]) -> bool:
+        """Whether the agent can stand next to every position."""
+        stand = self.reachable_from(start)
+        return all(any((y + dy, x + dx) in stand for dy, dx in _NEIGHBOURS) for y, x in positions)
+
+
+@dataclass
+class Level(ABC):
+    """Common kwargs of every level. Subclasses add their own fields (each one a ``gym.make`` kwarg)."""
+
+    split: str = "train"
+    room_size: int = 8
+    num_rows: int = 1
+    num_cols: int = 1
+    num_distractors: int = 3
+    distractor_facts: int = 0
+    max_steps: int | None = None
+
+    needs_knowledge: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"split={self.split!r} is not a split: choose one of {SPLITS}")
+        if not 5 <= self.room_size <= 16:
+            raise ValueError(f"room_size={self.room_size} is out of range: choose 5 to 16 (walls included)")
+        for name in ("num_rows", "num_cols"):
+            if not 1 <= getattr(self, name) <= 3:
+                raise ValueError(f"{name}={getattr(self, name)} is out of range: choose 1 to 3 rooms")
+        if self.num_distractors < 0 or self.distractor_facts < 0:
+            raise ValueError("num_distractors and distractor_facts must be >= 0")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps} must be a positive integer (or None for the default)")
+
+    @classmethod
+    def kwarg_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        step = self.room_size - 1
+        return self.num_rows * step + 1, self.num_cols * step + 1
+
+    @property
+    def max_objects(self) -> int:
+        return self.num_distractors + 1
+
+    @property
+    def episode_steps(self) -> int:
+        """The time limit: ``max_steps`` or 2 × room_size² per room."""
+        return self.max_steps or 2 * self.room_size**2 * self.num_rows * self.num_cols
+
+    @property
+    def ontology(self) -> Ontology:
+        return load_ontology()
+
+    @property
+    def vocab(self) -> Vocabulary:
+        return get_vocab()
+
+    def generate(self, rng: np.random.Generator, max_facts: int) -> Episode:
+        """One episode for one world, drawn with ``rng`` (the world's ``np_random``)."""
+        for _ in range(100):
+            episode = self._try_generate(rng, max_facts)
+            if episode is not None:
+                return episode
+        raise GenerationError(f"{type(self).__name__} failed to generate a solvable world in 100 tries: {self}")
+
+    @abstractmethod
+    def _try_generate(self, rng: np.random.Generator, max_facts: int) -> Episode | None:
+        """One attempt; ``None`` when the drawn world is unusable (the caller draws again)."""
+
+    @abstractmethod
+    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool) -> Subgoal:
+        """The oracle's next subgoal given what the agent carries (object slot or -1)."""
+
+    # --- helpers for subclasses ------------------------------------------------------------------------
+    def _finish(
+        self,
+        rng: np.random.Generator,
+        grid: RoomGrid,
+        objects: list[WorldObject],
+        positions: list[tuple[int, int]],
+        instruction: Instruction,
+        facts: list[Fact],
+        max_facts: int,
+    ) -> Episode | None:
+        """Place the agent, compile the instruction, and package the episode (``None`` if unusable)."""
+        agent = grid.random_free_cell(rng)
+        grid.occupied.add(agent)
+        agent_dir = int(rng.integers(4))
+        if not grid.all_reachable(agent, positions):
+            return None
+        knowledge = EpisodeKnowledge(shuffled_facts(facts, rng))
+        tables = OutcomeTables(len(objects))
+        instruction.compile(objects, knowledge, tables)
+        front = (agent[0] + int(DIR_YX[agent_dir][0]), agent[1] + int(DIR_YX[agent_dir][1]))
+        if front in positions and tables.face[positions.index(front)] == SUCCESS:
+            return None  # would succeed before acting
+        mission, mission_ids = instruction.sample_render(rng, self.split, self.vocab)
+        layout = WorldLayout(
+            cells=grid.cells,
+            door_colour=grid.door_colour,
+            door_key=grid.door_key,
+            objects=objects,
+            object_pos=positions,
+            agent_pos=agent,
+            agent_dir=agent_dir,
+            tables=tables,
+            mission_ids=mission_ids,
+            fact_ids=knowledge.ids(self.vocab, max_facts),
+            max_steps=self.episode_steps,
+        )
+        return Episode(layout, instruction, knowledge, mission, self.split, int(rng.integers(2**31)))
+
+    def _new_grid(self, rng: np.random.Generator) -> RoomGrid:
+        grid = RoomGrid(self.room_size, self.num_rows, self.num_cols)
+        grid.connect(rng, len(self.ontology.colours))
+        return grid
+
+    def _ontology_distractor_facts(self, rng: np.random.Generator, exclude: set[str]) -> list[Fact]:
+        """True facts about kinds of this split that are not in the episode (noise the agent must ignore)."""
+        if self.distractor_facts == 0:
+            return []
+        pool = [f for f in _ontology_facts(self.split) if f.subject not in exclude]
+        return sample_distractors(pool, self.distractor_facts, rng)
+
+    def _kind_in_split(self, kind_split: str) -> bool:
+        return kind_split == "train" if self.split == "train" else kind_split == "test"
+
+
+@dataclass
+class GoToLevel(Level):
+    """Go to the <colour> <shape>: vision and language only."""
+
+    def _try_generate(self, rng: np.random.Generator, max_facts: int) -> Episode | None:
+        onto = self.ontology
+        shapes, colours = onto.shapes, onto.colours
+        train_pairs, test_pairs = _compositions(len(shapes), len(colours))
+        target_pool = train_pairs if self.split == "train" else test_pairs
+        distractor_pool = train_pairs if self.split == "train" else train_pairs + test_pairs
+        grid = self._new_grid(rng)
+        ts, tc = target_pool[int(rng.integers(len(target_pool)))]
+        target = WorldObject(shape=shapes[ts], colour=colours[tc])
+        objects = [target]
+        for _ in range(self.num_distractors):
+            s, c = distractor_pool[int(rng.integers(len(distractor_pool)))]
+            if (s, c) == (ts, tc):
+                continue  # a second match would make the instruction ambiguous about which one
+            objects.append(WorldObject(shape=shapes[s], colour=colours[c]))
+        positions = []
+        for _ in objects:
+            cell = grid.random_free_cell(rng)
+            grid.occupied.add(cell)
+            positions.append(cell)
+        instruction = GoToInstr(ObjectDescription(colour=target.colour, shape=target.shape))
+        facts = self._ontology_distractor_facts(rng, exclude=set())
+        return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
+
+    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool) -> Subgoal:
+        if carrying >= 0:
+            return Subgoal("drop")
+        targets = [i for i, o in enumerate(episode.layout.objects) if episode.instruction.target.matches(o)]
+        return Subgoal("face", targets)
+
+
+@dataclass
+class FetchLevel(Level):
+    """Pick up a <category>: which objects belong to the category is stated by the facts."""
+
+    num_distractors: int = 2
+
+    needs_knowledge: ClassVar[bool] = True
+
+    @property
+    def fetchable_categories(self) -> list[str]:
+        pickable = {k.category for k in self.ontology.kinds if k.pickable}
+        return [c for c in self.ontology.categories if c in pickable]
+
+    def _try_generate(self, rng: np.random.Generator, max_facts: int) -> Episode | None:
+        onto = self.ontology
+        categories = self.fetchable_categories
+        if self.num_distractors >= len(categories):
+            raise GenerationError(
+                f"num_distractors={self.num_distractors} needs more categories than the {len(categories)} fetchable"
+            )
+        chosen = rng.permutation(len(categories))[: self.num_distractors + 1]
+        kinds = []
+        for ci in chosen:  # one kind per category: the target's first, then one per distractor category
+            pool = [k for k in onto.kinds_in(categories[int(ci)]) if self._kind_in_split(k.split)]
+            kinds.append(pool[int(rng.integers(len(pool)))])
+        grid = self._new_grid(rng)
+        objects = [WorldObject(shape=k.shape, colour=k.colour, kind=k.name) for k in kinds]
+        positions = []
+        for _ in objects:
+            cell = grid.random_free_cell(rng)
+            grid.occupied.add(cell)
+            positions.append(cell)
+        instruction = PickupCategoryInstr(kinds[0].category)
+        facts = [Fact(k.name, "is_a", k.category, True) for k in kinds]
+        for k in kinds:
+            facts += appearance_facts(k.name, k.shape, k.colour, True)
+        facts += self._ontology_distractor_facts(rng, exclude={k.name for k in kinds})
+        # shuffle object slots so the target is not always slot 0
+        order = rng.permutation(len(objects))
+        objects = [objects[int(i)] for i in order]
+        positions = [positions[int(i)] for i in order]
+        return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
+
+    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool) -> Subgoal:
+        if carrying >= 0:
+            return Subgoal("drop")
+        category = episode.instruction.category
+        objects = episode.layout.objects
+        if use_facts:
+            members = [i for i, o in enumerate(objects) if episode.knowledge.holds(o.kind, "is_a", category)]
+            return Subgoal("pickup", members)
+        return Subgoal("pickup", [self._blind_guess(objects, category, episode.guess_seed)])
+
+    def _blind_guess(self, objects: list[WorldObject], category: str, seed: int) -> int:
+        """Without the facts: recognise training kinds by their look, else guess among the unknown objects."""
+        known = _training_kind_by_look()
+        believed = [i for i, o in enumerate(objects) if (k := known.get((o.shape, o.colour))) and k.category == category]
+        if believed:
+            return believed[0]
+        unknown = [i for i, o in enumerate(objects) if (o.shape, o.colour) not in known] or list(range(len(objects)))
+        return unknown[int(np.random.default_rng(seed).integers(len(unknown)))]
+
+
+@functools.lru_cache(maxsize=4)
+def _compositions(n_shapes: int, n_colours: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(training, held-out) shape × colour index pairs."""
+    pairs = [(s, c) for s in range(n_shapes) for c in range(n_colours)]
+    return [p for p in pairs if not held_out_composition(*p)], [p for p in pairs if held_out_composition(*p)]
+
+
+@functools.lru_cache(maxsize=2)
+def _ontology_facts(split: str) -> tuple[Fact, ...]:
+    """The ontology's facts about the kinds a split uses: category and appearance of each."""
+    wanted = "train" if split == "train" else "test"
+    return tuple(
+        fact
+        for kind in load_ontology().kinds
+        if kind.split == wanted
+        for fact in [Fact(kind.name, "is_a", kind.category)] + appearance_facts(kind.name, kind.shape, kind.colour, False)
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _training_kind_by_look() -> dict:
+    """What a fact-blind agent could memorise in training: the look of every training kind."""
+    return {(k.shape, k.colour): k for k in load_ontology().kinds if k.split == "train"}

@@ -1,0 +1,60 @@
+"""The one list of registered env ids. Bump ``vN`` on any behaviour change and say why in the env's spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: str
+    env_class: str  # "GoToEnv" in fusiongym.envs.suite; its vector twin is "<Name>VectorEnv" minus "Env"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def entry_point(self) -> str:
+        return f"fusiongym.envs.suite:{self.env_class}"
+
+    @property
+    def vector_entry_point(self) -> str:
+        return f"fusiongym.envs.suite:{self.env_class.removesuffix('Env')}VectorEnv"
+
+
+REGISTRATIONS: tuple[Registration, ...] = (
+    Registration("fusiongym/GoTo-v0", "GoToEnv", {}, "go to the <colour> <shape> in one room (no knowledge)"),
+    Registration(
+        "fusiongym/GoTo-Large-v0",
+        "GoToEnv",
+        {"num_rows": 3, "num_cols": 3, "num_distractors": 12},
+        "go to the <colour> <shape> in 3x3 rooms (no knowledge)",
+    ),
+    Registration("fusiongym/Fetch-v0", "FetchEnv", {}, "pick up a <category>, told by the facts, in one room"),
+    Registration(
+        "fusiongym/Fetch-Large-v0",
+        "FetchEnv",
+        {"num_rows": 3, "num_cols": 3, "num_distractors": 5},
+        "pick up a <category>, told by the facts, in 3x3 rooms",
+    ),
+)
+
+
+def register_envs() -> None:
+    """Register every id with Gymnasium (idempotent)."""
+    for reg in REGISTRATIONS:
+        if reg.id in gym.registry:
+            continue
+        gym.register(
+            id=reg.id,
+            entry_point=reg.entry_point,
+            vector_entry_point=reg.vector_entry_point,
+            kwargs=dict(reg.kwargs),
+        )
+
+
+def env_ids() -> list[str]:
+    """Every registered fusiongym single-agent id."""
+    return [reg.id for reg in REGISTRATIONS]

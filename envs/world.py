@@ -1,0 +1,360 @@
+"""The batched array world: B grid worlds as numpy arrays, advanced together by one step function.
+
+Every level shares this engine. Generation (a level placing rooms, objects, facts and an instruction) runs per
+world at reset in plain Python and produces a :class:`WorldLayout`; :meth:`WorldBatch.load` copies it into
+row ``b`` of the batch. :meth:`WorldBatch.step` then advances all B worlds with array operations only, and
+:meth:`WorldBatch.ego_tiles` gathers each world's egocentric view as tile ids for the renderer.
+
+What a level asks of the dynamics is compiled into :class:`OutcomeTables`: per object slot, what facing it,
+walking into it, picking it up or using (toggling) it while carrying another object does — nothing, success
+or failure. Doors (open / closed / locked, each locked door opened by one object slot) are terrain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# --- cells -------------------------------------------------------------------------------------------------
+FLOOR, WALL, DOOR_OPEN, DOOR_CLOSED, DOOR_LOCKED = 0, 1, 2, 3, 4
+CELL_NAMES = ("floor", "wall", "open door", "closed door", "locked door")
+_PASSABLE = np.array([True, False, True, False, False])
+
+# --- actions (MiniGrid's) ----------------------------------------------------------------------------------
+LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
+ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
+
+# --- outcomes ----------------------------------------------------------------------------------------------
+NOTHING, SUCCESS, FAILURE = 0, 1, 2
+
+#: Direction d as (dy, dx): 0 east, 1 south, 2 west, 3 north (MiniGrid's convention).
+DIR_YX = np.array([(0, 1), (1, 0), (0, -1), (-1, 0)], dtype=np.int64)
+DY, DX = DIR_YX[:, 0].copy(), DIR_YX[:, 1].copy()
+
+
+@dataclass(frozen=True)
+class WorldObject:
+    """An object placed in a world. ``kind`` is an ontology kind (``None`` for plain shapes)."""
+
+    shape: str
+    colour: str
+    kind: str | None = None
+    pickable: bool = True
+
+
+@dataclass
+class OutcomeTables:
+    """What interacting with each object slot does (``NOTHING`` / ``SUCCESS`` / ``FAILURE``).
+
+    ``use[c, t]``: toggling object ``t`` while carrying object ``c`` (row ``n`` = carrying nothing).
+    """
+
+    n: int
+    face: np.ndarray = field(init=False)
+    touch: np.ndarray = field(init=False)
+    pickup: np.ndarray = field(init=False)
+    use: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.face = np.zeros(self.n, np.int8)
+        self.touch = np.zeros(self.n, np.int8)
+        self.pickup = np.zeros(self.n, np.int8)
+        self.use = np.zeros((self.n + 1, self.n), np.int8)
+
+
+@dataclass
+class WorldLayout:
+    """One generated world, before it is copied into a batch row. Coordinates are (y, x) in the grid."""
+
+    cells: np.ndarray  # (h, w) cell codes
+    door_colour: np.ndarray  # (h, w) colour index of door cells
+    door_key: np.ndarray  # (h, w) object slot that unlocks a locked door, -1 elsewhere
+    objects: list[WorldObject]
+    object_pos: list[tuple[int, int]]
+    agent_pos: tuple[int, int]
+    agent_dir: int
+    tables: OutcomeTables
+    mission_ids: list[int]
+    fact_ids: np.ndarray  # (F, 3)
+    max_steps: int
+
+
+class TileIndex:
+    """Tile ids of the render atlas: unseen, floor, wall, doors (colour × state), objects (shape × colour),
+    agent (4 directions). The atlas in :mod:`fusiongym.envs.rendering` is drawn in this order."""
+
+    UNSEEN, FLOOR, WALL = 0, 1, 2
+
+    def __init__(self, n_shapes: int, n_colours: int) -> None:
+        self.n_shapes, self.n_colours = n_shapes, n_colours
+        self.door_base = 3
+        self.object_base = self.door_base + 3 * n_colours
+        self.agent_base = self.object_base + n_shapes * n_colours
+        self.count = self.agent_base + 4
+        opaque = np.zeros(self.count, dtype=bool)
+        opaque[self.WALL] = True
+        for colour in range(n_colours):
+            opaque[self.door(colour, DOOR_CLOSED)] = opaque[self.door(colour, DOOR_LOCKED)] = True
+        self.opaque = opaque
+
+    def door(self, colour: int, state: int) -> int:
+        return self.door_base + 3 * colour + (state - DOOR_OPEN)
+
+    def object(self, shape: int, colour: int) -> int:
+        return self.object_base + shape * self.n_colours + colour
+
+    def agent(self, direction: int) -> int:
+        return self.agent_base + direction
+
+
+def _view_offsets(view_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(4, V, V) grid offsets of each egocentric view cell, agent at the bottom centre facing up."""
+    rows = np.arange(view_size)[:, None]
+    cols = np.arange(view_size)[None, :]
+    ahead = view_size - 1 - rows
+    side = cols - view_size // 2
+    off_y = np.empty((4, view_size, view_size), np.int64)
+    off_x = np.empty_like(off_y)
+    for d in range(4):
+        fy, fx = DIR_YX[d]
+        ry, rx = DIR_YX[(d + 1) % 4]
+        off_y[d] = fy * ahead + ry * side
+        off_x[d] = fx * ahead + rx * side
+    return off_y, off_x
+
+
+def pack_view_bits(cells: np.ndarray) -> np.ndarray:
+    """(..., V*V) booleans → (...,) uint64 bit sets (bit c set when cell c is), V*V <= 64."""
+    return cells.astype(np.uint64) @ (np.uint64(1) << np.arange(cells.shape[-1], dtype=np.uint64))
+
+
+def _sight_rays(view_size: int) -> np.ndarray:
+    """Line-of-sight bit sets (K*V*V,): bit c of entry k*V*V+t is set when cell c lies on ray k towards cell t.
+
+    A view cell is visible when at least one of its K rays — from the agent's eye (the centre of its cell) to
+    the target cell's centre and to its four corners pulled slightly inwards — crosses no opaque cell
+    (walls, closed and locked doors). The target cell itself may be opaque: walls are seen.
+    """
+    v = view_size
+    eye = np.array([v - 1 + 0.5, v // 2 + 0.5])
+    corner = 0.45
+    aims = [(0.0, 0.0), (-corner, -corner), (-corner, corner), (corner, -corner), (corner, corner)]
+    rays = np.zeros((v * v * len(aims), v * v), dtype=bool)
+    samples = np.linspace(0.0, 1.0, 257)[1:-1, None]
+    for ty in range(v):
+        for tx in range(v):
+            target = ty * v + tx
+            for k, (ay, ax) in enumerate(aims):
+                end = np.array([ty + 0.5 + ay, tx + 0.5 + ax])
+                points = np.floor(eye + samples * (end - eye)).astype(int)
+                for cy, cx in {(int(py), int(px)) for py, px in points}:
+                    if (cy, cx) in ((ty, tx), (v - 1, v // 2)):
+                        continue
+                    rays[k * v * v + target, cy * v + cx] = True
+    return pack_view_bits(rays)
+
+
+class WorldBatch:
+    """B worlds of one grid size, as arrays with a leading batch axis.
+
+    Grids are padded by ``view_size`` wall cells on every side so views never index out of bounds. The
+    agent's position is kept as a flat index into the whole batch of padded grids (``agent_at``), so moving,
+    looking ahead and gathering the view are single index operations; ``agent_y`` / ``agent_x`` give it as
+    padded grid coordinates.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        height: int,
+        width: int,
+        max_objects: int,
+        mission_len: int,
+        max_facts: int,
+        tiles: TileIndex,
+        view_size: int = 7,
+        see_through_walls: bool = False,
+    ) -> None:
+        if view_size < 3 or view_size % 2 == 0 or view_size > 7:
+            raise ValueError(f"view_size must be 3, 5 or 7 (odd, at most 7 so a view fits a 64-bit set), got {view_size}")
+        b, n, pad = batch_size, max_objects, view_size
+        self.batch_size, self.height, self.width, self.pad = b, height, width, pad
+        self.max_objects, self.view_size, self.see_through_walls = n, view_size, see_through_walls
+        self.tiles = tiles
+        hp, wp = height + 2 * pad, width + 2 * pad
+        self.cell = np.full((b, hp, wp), WALL, np.int8)
+        self.door_colour = np.zeros((b, hp, wp), np.int8)
+        self.door_key = np.full((b, hp, wp), -1, np.int8)
+        self.obj_at = np.full((b, hp, wp), -1, np.int8)
+        self.tile = np.full((b, hp, wp), tiles.WALL, np.int16)
+        # per object slot; column n is a sentinel so that slot -1 ("none") reads NOTHING / not pickable
+        self.obj_tile = np.zeros((b, n + 1), np.int16)
+        self.pickable = np.zeros((b, n + 1), bool)
+        self.face = np.zeros((b, n + 1), np.int8)
+        self.touch = np.zeros((b, n + 1), np.int8)
+        self.pickup = np.zeros((b, n + 1), np.int8)
+        self.use = np.zeros((b, n + 1, n + 1), np.int8)  # row n: carrying nothing
+        self.agent_at = np.zeros(b, np.int64)
+        self.agent_dir = np.zeros(b, np.int64)
+        self.carrying = np.full(b, -1, np.int64)
+        self.steps = np.zeros(b, np.int64)
+        self.max_steps = np.ones(b, np.int64)
+        self.mission = np.zeros((b, mission_len), np.int64)
+        self.facts = np.zeros((b, max_facts, 3), np.int64)
+        self.objects: list[list[WorldObject]] = [[] for _ in range(b)]
+        self._rows = np.arange(b)
+        self._cells_per_world = hp * wp
+        self._ahead = DY * wp + DX  # flat offset of the cell in front, per direction
+        self._flat = {
+            name: getattr(self, name).reshape(-1) for name in ("cell", "door_key", "door_colour", "obj_at", "tile")
+        }
+        view_y, view_x = _view_offsets(view_size)
+        self._view_flat = view_y * wp + view_x  # (4, V, V) offsets in the flattened padded grid
+        self._rays = _sight_rays(view_size)
+        self._rays_per_cell = self._rays.shape[0] // (view_size * view_size)
+
+    # --- generation → batch ----------------------------------------------------------------------------
+    def load(self, b: int, layout: WorldLayout, shape_index: dict[str, int], colour_index: dict[str, int]) -> None:
+        """Copy one generated world into row ``b``."""
+        h, w = layout.cells.shape
+        if (h, w) != (self.height, self.width):
+            raise ValueError(f"layout is {h}x{w} but this batch holds {self.height}x{self.width} grids")
+        n = len(layout.objects)
+        if n > self.max_objects:
+            raise ValueError(f"layout has {n} objects, more than max_objects={self.max_objects}")
+        if len(layout.mission_ids) > self.mission.shape[1]:
+            raise ValueError(
+                f"instruction has {len(layout.mission_ids)} tokens but max_mission_len={self.mission.shape[1]}"
+            )
+        p, t = self.pad, self.tiles
+        inner = (b, slice(p, p + h), slice(p, p + w))
+        self.cell[inner] = layout.cells
+        self.door_colour[inner] = layout.door_colour
+        self.door_key[inner] = layout.door_key
+        self.obj_at[inner] = -1
+        # tile of each cell: wall / floor, doors by colour and state, then the objects' sprites
+        tile = np.where(layout.cells == WALL, t.WALL, t.FLOOR).astype(np.int16)
+        doors = layout.cells >= DOOR_OPEN
+        tile[doors] = t.door_base + 3 * layout.door_colour[doors] + (layout.cells[doors] - DOOR_OPEN)
+        sprites = [t.object(shape_index[o.shape], colour_index[o.colour]) for o in layout.objects]
+        ys, xs = np.array(layout.object_pos, np.int64).reshape(-1, 2).T
+        tile[ys, xs] = sprites
+        self.tile[inner] = tile
+        self.obj_at[b, ys + p, xs + p] = np.arange(n)
+        self.obj_tile[b] = 0
+        self.obj_tile[b, :n] = sprites
+        self.pickable[b] = False
+        self.pickable[b, :n] = [o.pickable for o in layout.objects]
+        tables = layout.tables
+        self.face[b], self.touch[b], self.pickup[b] = 0, 0, 0
+        self.face[b, :n], self.touch[b, :n], self.pickup[b, :n] = tables.face, tables.touch, tables.pickup
+        self.use[b] = 0
+        self.use[b, :n, :n] = tables.use[:n, :n]
+        self.use[b, self.max_objects, :n] = tables.use[n, :n]
+        wp = self.tile.shape[2]
+        self.agent_at[b] = b * self._cells_per_world + (layout.agent_pos[0] + p) * wp + layout.agent_pos[1] + p
+        self.agent_dir[b] = layout.agent_dir
+        self.carrying[b] = -1
+        self.steps[b] = 0
+        self.max_steps[b] = layout.max_steps
+        self.mission[b] = 0
+        self.mission[b, : len(layout.mission_ids)] = layout.mission_ids
+        self.facts[b] = layout.fact_ids
+        self.objects[b] = list(layout.objects)
+
+    @property
+    def agent_y(self) -> np.ndarray:
+        return (self.agent_at % self._cells_per_world) // self.tile.shape[2]
+
+    @property
+    def agent_x(self) -> np.ndarray:
+        return self.agent_at % self.tile.shape[2]
+
+    # --- dynamics --------------------------------------------------------------------------------------
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every world by one action; returns (reward, terminated, truncated), each of shape (B,)."""
+        flat, d, here, carrying = self._flat, self.agent_dir, self.agent_at, self.carrying
+        self.steps += 1
+        front = here + self._ahead[d]
+        front_cell = flat["cell"].take(front)
+        front_obj = flat["obj_at"].take(front)
+        outcome = np.zeros(self.batch_size, np.int8)
+        # the worlds taking each action, from one sort (cheaper than one mask per action at any batch size)
+        order = np.argsort(actions, kind="stable")
+        groups, start = {}, 0
+        for action, count in enumerate(np.bincount(actions, minlength=len(ACTION_NAMES)).tolist()):
+            if count:
+                groups[action] = order[start : start + count]
+                start += count
+
+        if (m := groups.get(FORWARD)) is not None:
+            obj = front_obj[m]
+            go = m[(obj < 0) & _PASSABLE[front_cell[m]]]
+            here[go] = front[go]
+            outcome[m] = self.touch[m, obj]
+
+        if (m := groups.get(PICKUP)) is not None:
+            obj = front_obj[m]
+            ok = (carrying[m] < 0) & self.pickable[m, obj]
+            m, obj = m[ok], obj[ok]
+            carrying[m] = obj
+            flat["obj_at"][front[m]] = -1
+            flat["tile"][front[m]] = self.tiles.FLOOR
+            outcome[m] = self.pickup[m, obj]
+
+        if (m := groups.get(DROP)) is not None:
+            m = m[(carrying[m] >= 0) & (front_cell[m] == FLOOR) & (front_obj[m] < 0)]
+            obj = carrying[m]
+            flat["obj_at"][front[m]] = obj
+            flat["tile"][front[m]] = self.obj_tile[m, obj]
+            carrying[m] = -1
+
+        if (m := groups.get(TOGGLE)) is not None:
+            cell, held, where = front_cell[m], carrying[m], front[m]
+            key_fits = (held >= 0) & (flat["door_key"][where] == held)
+            new_cell = np.select(
+                [cell == DOOR_OPEN, cell == DOOR_CLOSED, (cell == DOOR_LOCKED) & key_fits],
+                [DOOR_CLOSED, DOOR_OPEN, DOOR_OPEN],
+                cell,
+            ).astype(np.int8)
+            changed = new_cell != cell
+            if changed.any():
+                where, state = where[changed], new_cell[changed]
+                flat["cell"][where] = state
+                colour = flat["door_colour"][where].astype(np.int16)
+                flat["tile"][where] = self.tiles.door_base + 3 * colour + (state - DOOR_OPEN)
+            outcome[m] = self.use[m, held, front_obj[m]]
+
+        if (m := groups.get(LEFT)) is not None:
+            d[m] = (d[m] - 1) % 4
+        if (m := groups.get(RIGHT)) is not None:
+            d[m] = (d[m] + 1) % 4
+
+        facing = flat["obj_at"].take(here + self._ahead[d])
+        outcome = np.where(outcome != NOTHING, outcome, self.face[self._rows, facing])
+
+        terminated = outcome != NOTHING
+        reward = np.zeros(self.batch_size, np.float32)
+        success = outcome == SUCCESS
+        if success.any():
+            reward[success] = 1.0 - 0.9 * (self.steps[success] / self.max_steps[success])
+        truncated = (self.steps >= self.max_steps) & ~terminated
+        return reward, terminated, truncated
+
+    # --- observation -----------------------------------------------------------------------------------
+    def ego_tiles(self) -> np.ndarray:
+        """(B, V, V) tile ids of each world's egocentric view, agent at the bottom centre facing up."""
+        v = self.view_size
+        ids = self._flat["tile"].take(self.agent_at[:, None, None] + self._view_flat[self.agent_dir])
+        if not self.see_through_walls:
+            opaque = pack_view_bits(self.tiles.opaque.take(ids).reshape(self.batch_size, v * v))  # (B,) bit sets
+            blocked = (opaque[:, None] & self._rays) != 0  # (B, K*V*V): ray crosses an opaque cell
+            visible = ~blocked.reshape(self.batch_size, self._rays_per_cell, v * v).all(axis=1)
+            ids = np.where(visible.reshape(self.batch_size, v, v), ids, np.int16(self.tiles.UNSEEN))
+        ids[:, v - 1, v // 2] = self.tiles.agent(3)
+        return ids
+
+    def front_pos(self, b: int) -> tuple[int, int]:
+        d = int(self.agent_dir[b])
+        return int(self.agent_y[b] + DY[d]), int(self.agent_x[b] + DX[d])
