@@ -248,9 +248,11 @@ class FusionVectorEnv(gym.vector.VectorEnv):
     ) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} must be a positive integer")
-        mode = AutoresetMode(autoreset_mode)
-        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"autoreset_mode={mode.value!r} is not supported: choose next_step or same_step")
+        modes = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+        key = str(autoreset_mode).lower().replace("step", "_step").replace("__", "_")  # NextStep → next_step
+        mode = autoreset_mode if isinstance(autoreset_mode, AutoresetMode) else modes.get(key)
+        if mode not in modes.values():
+            raise ValueError(f"autoreset_mode={autoreset_mode!r} is not supported: choose one of {sorted(modes)}")
         level_kwargs, env_kwargs = split_kwargs(self.env_class.__name__, self.env_class.level_class, kwargs)
         self.level = self.env_class.level_class(**level_kwargs)
         self.num_envs = int(num_envs)
