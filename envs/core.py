@@ -151,7 +151,8 @@ class Simulation:
             lines.append(f"carrying: {obj.kind or (obj.colour + ' ' + obj.shape)}")
         if self.env_kwargs["render_facts"] and self.fact_sentences[b]:
             lines += ["facts:"] + [f"- {s}" for s in self.fact_sentences[b]]
-        panel = text_panel(lines, max(image.shape[0], 14 * (len(lines) + 1)), 280)
+        # a fixed size per env (room for every fact), so frames of different episodes stack into one GIF
+        panel = text_panel(lines, max(image.shape[0], 14 * (int(self.env_kwargs["max_facts"]) + 4)), 280)
         if panel.shape[0] > image.shape[0]:
             image = np.pad(image, ((0, panel.shape[0] - image.shape[0]), (0, 0), (0, 0)))
         return np.concatenate([image, panel], axis=1)

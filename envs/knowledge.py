@@ -7,6 +7,7 @@ agent is shown the same facts as id triples (``obs["facts"]``) and as sentences 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +40,20 @@ class Fact:
     relevant: bool = field(default=False, compare=False)
 
     def sentence(self, vocab: Vocabulary) -> str:
-        return " ".join(vocab.surface(vocab.id(t)) for t in (self.subject, self.relation, self.object))
+        return _sentence(vocab, self.subject, self.relation, self.object)
+
+    def ids(self, vocab: Vocabulary) -> tuple[int, int, int]:
+        return _ids(vocab, self.subject, self.relation, self.object)
+
+
+@functools.lru_cache(maxsize=8192)
+def _sentence(vocab: Vocabulary, *tokens: str) -> str:
+    return " ".join(vocab.surface(vocab.id(t)) for t in tokens)
+
+
+@functools.lru_cache(maxsize=8192)
+def _ids(vocab: Vocabulary, *tokens: str) -> tuple[int, int, int]:
+    return tuple(vocab.id(t) for t in tokens)  # type: ignore[return-value]
 
 
 class TooManyFactsError(ValueError):
@@ -69,8 +83,8 @@ class EpisodeKnowledge:
                 f"pass a larger max_facts (or fewer distractor_facts) to gym.make"
             )
         out = np.zeros((max_facts, 3), dtype=np.int64)
-        for row, f in enumerate(self.facts):
-            out[row] = (vocab.id(f.subject), vocab.id(f.relation), vocab.id(f.object))
+        if self.facts:
+            out[: len(self.facts)] = [f.ids(vocab) for f in self.facts]
         return out
 
     def sentences(self, vocab: Vocabulary) -> list[str]:

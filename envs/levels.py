@@ -76,6 +76,7 @@ def _room_interiors(room_size: int, num_rows: int, num_cols: int) -> dict[tuple[
 
 
 _NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+_DIAGONAL_AND_STRAIGHT = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
 
 
 class RoomGrid:
@@ -93,6 +94,7 @@ class RoomGrid:
         self.occupied: set[tuple[int, int]] = set()
         self.doors: list[tuple[int, int]] = []
         self._interiors = _room_interiors(room_size, num_rows, num_cols)
+        self._placeable: list[tuple[int, int]] | None = None  # interior cells not in front of a door
 
     def room_interior(self, row: int, col: int) -> tuple[tuple[int, int], ...]:
         return self._interiors[(row, col)]
@@ -123,12 +125,24 @@ class RoomGrid:
             self.cells[y, x] = DOOR_CLOSED if rng.random() < closed_prob else DOOR_OPEN
             self.door_colour[y, x] = int(rng.integers(n_colours))
             self.doors.append((y, x))
+            self._placeable = None
             seen.add((nr, nc))
             stack.append((nr, nc))
 
     def next_to_door(self, y: int, x: int) -> bool:
         doors = self.doors
         return bool(doors) and any((y + dy, x + dx) in doors for dy, dx in _NEIGHBOURS)
+
+    def place(self, rng: np.random.Generator, count: int) -> list[tuple[int, int]]:
+        """``count`` distinct free cells drawn uniformly from every room (not in front of doors), now occupied."""
+        if self._placeable is None:
+            self._placeable = [c for cells in self._interiors.values() for c in cells if not self.next_to_door(*c)]
+        free = [cell for cell in self._placeable if cell not in self.occupied]
+        if count > len(free):
+            raise GenerationError(f"{count} objects do not fit in {len(free)} free cells: use fewer or larger rooms")
+        chosen = [free[int(i)] for i in rng.choice(len(free), size=count, replace=False)]
+        self.occupied.update(chosen)
+        return chosen
 
     def random_free_cell(self, rng: np.random.Generator, room: tuple[int, int] | None = None) -> tuple[int, int]:
         """A floor cell with nothing on it and not in front of a door, in ``room`` or in any room."""
@@ -165,7 +179,15 @@ class RoomGrid:
         return {divmod(cell, w) for cell in seen}
 
     def all_reachable(self, start: tuple[int, int], positions: list[tuple[int, int]]) -> bool:
-        """Whether the agent can stand next to every position."""
+        """Whether the agent can stand next to every position.
+
+        Rooms are rectangles at least 3 cells wide inside and nothing stands in front of a door, so only an
+        8-connected chain of objects can cut a region off: when no two objects touch, even diagonally, every
+        free cell is reachable and the search is skipped.
+        """
+        placed = set(positions)
+        if not any((y + dy, x + dx) in placed for y, x in positions for dy, dx in _DIAGONAL_AND_STRAIGHT):
+            return True
         stand = self.reachable_from(start)
         return all(any((y + dy, x + dx) in stand for dy, dx in _NEIGHBOURS) for y, x in positions)
 
@@ -251,8 +273,7 @@ class Level(ABC):
         max_facts: int,
     ) -> Episode | None:
         """Place the agent, compile the instruction, and package the episode (``None`` if unusable)."""
-        agent = grid.random_free_cell(rng)
-        grid.occupied.add(agent)
+        (agent,) = grid.place(rng, 1)
         agent_dir = int(rng.integers(4))
         if not grid.all_reachable(agent, positions):
             return None
@@ -313,11 +334,7 @@ class GoToLevel(Level):
             if (s, c) == (ts, tc):
                 continue  # a second match would make the instruction ambiguous about which one
             objects.append(WorldObject(shape=shapes[s], colour=colours[c]))
-        positions = []
-        for _ in objects:
-            cell = grid.random_free_cell(rng)
-            grid.occupied.add(cell)
-            positions.append(cell)
+        positions = grid.place(rng, len(objects))
         instruction = GoToInstr(ObjectDescription(colour=target.colour, shape=target.shape))
         facts = self._ontology_distractor_facts(rng, exclude=set())
         return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
@@ -337,13 +354,12 @@ class FetchLevel(Level):
 
     needs_knowledge: ClassVar[bool] = True
 
-    @property
+    @functools.cached_property
     def fetchable_categories(self) -> list[str]:
         pickable = {k.category for k in self.ontology.kinds if k.pickable}
         return [c for c in self.ontology.categories if c in pickable]
 
     def _try_generate(self, rng: np.random.Generator, max_facts: int) -> Episode | None:
-        onto = self.ontology
         categories = self.fetchable_categories
         if self.num_distractors >= len(categories):
             raise GenerationError(
@@ -352,15 +368,11 @@ class FetchLevel(Level):
         chosen = rng.permutation(len(categories))[: self.num_distractors + 1]
         kinds = []
         for ci in chosen:  # one kind per category: the target's first, then one per distractor category
-            pool = [k for k in onto.kinds_in(categories[int(ci)]) if self._kind_in_split(k.split)]
+            pool = _kinds_of(categories[int(ci)], self.split)
             kinds.append(pool[int(rng.integers(len(pool)))])
         grid = self._new_grid(rng)
         objects = [WorldObject(shape=k.shape, colour=k.colour, kind=k.name) for k in kinds]
-        positions = []
-        for _ in objects:
-            cell = grid.random_free_cell(rng)
-            grid.occupied.add(cell)
-            positions.append(cell)
+        positions = grid.place(rng, len(objects))
         instruction = PickupCategoryInstr(kinds[0].category)
         facts = [Fact(k.name, "is_a", k.category, True) for k in kinds]
         for k in kinds:
@@ -390,6 +402,12 @@ class FetchLevel(Level):
             return believed[0]
         unknown = [i for i, o in enumerate(objects) if (o.shape, o.colour) not in known] or list(range(len(objects)))
         return unknown[int(np.random.default_rng(seed).integers(len(unknown)))]
+
+
+@functools.lru_cache(maxsize=64)
+def _kinds_of(category: str, split: str) -> tuple:
+    """The kinds of ``category`` a split uses (training kinds in train, held-out kinds in test)."""
+    return tuple(load_ontology().kinds_in(category, split))
 
 
 @functools.lru_cache(maxsize=4)

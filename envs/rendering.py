@@ -25,7 +25,7 @@ COLOUR_RGB = {
     "grey": (100, 100, 100),
 }
 FLOOR_LINE = (60, 60, 60)
-WALL_RGB = (100, 100, 100)
+WALL_RGB = (150, 150, 150)  # lighter than the grey of grey doors and objects
 AGENT_RGB = (255, 140, 0)  # orange: no object colour, so the agent is never mistaken for a red triangle
 _SUPERSAMPLE = 4
 
@@ -97,17 +97,19 @@ class TileAtlas:
         atlas[tiles.WALL] = WALL_RGB
         for ci, colour in enumerate(colours):
             rgb = COLOUR_RGB[colour]
-            frame = _coverage(ts, lambda u, v: np.maximum(abs(u), abs(v)) > 0.8)
+            frame = _coverage(ts, lambda u, v: np.maximum(abs(u), abs(v)) > 0.75)
+            handle = _coverage(ts, lambda u, v: (abs(u - 0.45) < 0.15) & (abs(v) < 0.35))
             for state in (DOOR_OPEN, DOOR_CLOSED, DOOR_LOCKED):
                 t = floor.copy()
-                if state == DOOR_OPEN:
+                if state == DOOR_OPEN:  # a coloured frame around an empty (passable) cell
                     _paint(t, frame, rgb)
-                else:
-                    fill = np.array(rgb, np.float32) * (0.45 if state == DOOR_LOCKED else 1.0)
-                    t[:] = fill
+                elif state == DOOR_CLOSED:  # solid colour with a dark handle
+                    t[:] = rgb
+                    _paint(t, handle, (0, 0, 0))
+                else:  # locked: darker colour with a white keyhole
+                    t[:] = np.array(rgb, np.float32) * 0.5
                     _paint(t, frame, rgb)
-                    hole = _coverage(ts, lambda u, v: (abs(u - 0.45) < 0.12) & (abs(v) < 0.3))
-                    _paint(t, hole, (0, 0, 0) if state == DOOR_CLOSED else (255, 255, 255))
+                    _paint(t, handle, (255, 255, 255))
                 atlas[tiles.door(ci, state)] = t
             for si, shape in enumerate(shapes):
                 t = floor.copy()

@@ -12,6 +12,7 @@ or failure. Doors (open / closed / locked, each locked door opened by one object
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,6 +109,7 @@ class TileIndex:
         return self.agent_base + direction
 
 
+@functools.lru_cache(maxsize=8)
 def _view_offsets(view_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(4, V, V) grid offsets of each egocentric view cell, agent at the bottom centre facing up."""
     rows = np.arange(view_size)[:, None]
@@ -129,6 +131,7 @@ def pack_view_bits(cells: np.ndarray) -> np.ndarray:
     return cells.astype(np.uint64) @ (np.uint64(1) << np.arange(cells.shape[-1], dtype=np.uint64))
 
 
+@functools.lru_cache(maxsize=8)
 def _sight_rays(view_size: int) -> np.ndarray:
     """Line-of-sight bit sets (K*V*V,): bit c of entry k*V*V+t is set when cell c lies on ray k towards cell t.
 

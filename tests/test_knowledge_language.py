@@ -110,8 +110,9 @@ def test_goto_has_no_relevant_facts() -> None:
 
 @pytest.mark.parametrize("level", ["GoTo", "Fetch"])
 def test_test_split_phrasings_never_in_training(level: str) -> None:
-    train = {gym.make(f"fusiongym/{level}-v0").reset(seed=s)[1]["mission"] for s in range(60)}
-    test = {gym.make(f"fusiongym/{level}-v0", split="test").reset(seed=s)[1]["mission"] for s in range(60)}
+    train_env, test_env = gym.make(f"fusiongym/{level}-v0"), gym.make(f"fusiongym/{level}-v0", split="test")
+    train = {train_env.reset(seed=s)[1]["mission"] for s in range(60)}
+    test = {test_env.reset(seed=s)[1]["mission"] for s in range(60)}
     instr = INSTRUCTION_TYPES[0 if level == "GoTo" else 1]
     held_out_prefixes = {t.split("{")[0] for t in instr.HELD_OUT_TEMPLATES}
     assert all(any(m.startswith(p) for p in held_out_prefixes) for m in test)

@@ -1,0 +1,1 @@
+"""fusiongym.agents (being built; see the package docstrings as they land)."""

@@ -1,0 +1,1 @@
+"""fusiongym.fusion (being built; see the package docstrings as they land)."""
