@@ -17,7 +17,7 @@ def __getattr__(name: str):
         from fusiongym.envs import core
 
         return getattr(core, name)
-    if name in {"GoToEnv", "FetchEnv", "GoToVectorEnv", "FetchVectorEnv"}:
+    if name.endswith("Env") and name not in {"FusionEnv", "FusionVectorEnv"}:
         from fusiongym.envs import suite
 
         return getattr(suite, name)
@@ -35,4 +35,8 @@ __all__ = [
     "FetchEnv",
     "GoToVectorEnv",
     "FetchVectorEnv",
+    "DefeatEnv",
+    "UnlockEnv",
+    "BringEnv",
+    "AvoidEnv",
 ]

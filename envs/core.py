@@ -124,7 +124,7 @@ class Simulation:
         episode = self.level.generate(rng, int(self.env_kwargs["max_facts"]))
         self.batch.load(b, episode.layout, self.shape_index, self.colour_index)
         self.episodes[b] = episode
-        self.fact_sentences[b] = episode.knowledge.sentences(get_vocab())
+        self.fact_sentences[b] = episode.shown.sentences(get_vocab())
 
     def observation(self) -> dict[str, np.ndarray]:
         return {
@@ -215,7 +215,13 @@ class FusionEnv(gym.Env):
 
     @property
     def knowledge(self):
-        """The episode's :class:`~fusiongym.envs.knowledge.EpisodeKnowledge` (``.to_graph()``, ``.to_turtle()``)."""
+        """The facts the agent is shown, an :class:`~fusiongym.envs.knowledge.EpisodeKnowledge` (``.to_graph()``,
+        ``.to_turtle()``); the same as ``true_knowledge`` unless a knowledge control altered them."""
+        return self._sim.episodes[0].shown
+
+    @property
+    def true_knowledge(self):
+        """The facts the dynamics follow."""
         return self._sim.episodes[0].knowledge
 
     def describe_view(self) -> str:

@@ -26,6 +26,7 @@ RELATIONS: tuple[tuple[str, str], ...] = (
     ("opens", "opens"),
     ("cures", "cures"),
     ("is_in", "is in"),
+    ("lies_behind", "lies behind"),
     ("is", "is"),
 )
 
@@ -125,3 +126,51 @@ def sample_distractors(candidates: Sequence[Fact], count: int, rng: np.random.Ge
         return []
     picks = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
     return [candidates[int(i)] for i in picks]
+
+
+def apply_knowledge_controls(
+    knowledge: EpisodeKnowledge, rng: np.random.Generator, drop: int = 0, corrupt: int = 0, contradict: int = 0
+) -> EpisodeKnowledge:
+    """What the agent is shown when knowledge controls are on; the true ``knowledge`` is left unchanged.
+
+    ``drop``: that many relevant facts are removed. ``corrupt``: that many relevant facts swap their object with
+    another fact of the same relation (both become false). ``contradict``: for that many relevant facts a fact
+    with the same subject and relation but another object is added. Without controls the same object is returned.
+    """
+    if not (drop or corrupt or contradict):
+        return knowledge
+    facts = list(knowledge.facts)
+
+    def relevant_rows() -> list[int]:
+        return [i for i, f in enumerate(facts) if f.relevant]
+
+    for i in sorted(_pick(relevant_rows(), drop, rng), reverse=True):
+        del facts[i]
+    touched: set[int] = set()  # a fact swapped once is not swapped again (a second swap could undo the first)
+    for i in _pick(relevant_rows(), corrupt, rng):
+        if i in touched:
+            continue
+        partners = [
+            j
+            for j, f in enumerate(facts)
+            if j not in touched and f.relation == facts[i].relation and f.object != facts[i].object
+        ]
+        if partners:
+            j = partners[int(rng.integers(len(partners)))]
+            a, b = facts[i], facts[j]
+            facts[i] = Fact(a.subject, a.relation, b.object, a.relevant)
+            facts[j] = Fact(b.subject, b.relation, a.object, b.relevant)
+            touched.update((i, j))
+    for i in _pick(relevant_rows(), contradict, rng):
+        fact = facts[i]
+        others = sorted({f.object for f in facts if f.relation == fact.relation and f.object != fact.object})
+        if others:
+            false = Fact(fact.subject, fact.relation, others[int(rng.integers(len(others)))], True)
+            facts.insert(int(rng.integers(len(facts) + 1)), false)
+    return EpisodeKnowledge(facts)
+
+
+def _pick(rows: list[int], count: int, rng: np.random.Generator) -> list[int]:
+    if count <= 0 or not rows:
+        return []
+    return [rows[int(i)] for i in rng.choice(len(rows), size=min(count, len(rows)), replace=False)]

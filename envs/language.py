@@ -116,15 +116,121 @@ class PickupCategoryInstr(Instruction):
             tables.pickup[slot] = SUCCESS if is_member else FAILURE
 
 
-#: Every instruction type, in the order its words enter the vocabulary. Append new types at the end.
-INSTRUCTION_TYPES: tuple[type[Instruction], ...] = (GoToInstr, PickupCategoryInstr)
+@dataclass(frozen=True)
+class DefeatInstr(Instruction):
+    """Use (toggle) the weapon the monster is weak to, by the facts, on the named monster.
 
-#: Words the templates of later levels use, reserved so the vocabulary does not change when they land.
-_RESERVED_WORDS = (
-    "a an defeat slay vanquish beat get rid of unlock and behind locked door open way reach without touching "
-    "anything dangerous avoid danger safely bring cure for take something that cures deliver put remedy in "
-    "it to"
+    Using any other weapon on it, or any weapon on another monster, fails.
+    """
+
+    monster: str
+    TEMPLATES = ("defeat the {monster}", "slay the {monster}", "vanquish the {monster}")
+    HELD_OUT_TEMPLATES = ("get rid of the {monster}", "beat the {monster}")
+
+    def slots(self) -> dict[str, str]:
+        return {"monster": self.monster}
+
+    def compile(self, objects: list[WorldObject], knowledge: EpisodeKnowledge, tables: OutcomeTables) -> None:
+        weak_to = set(knowledge.objects(self.monster, "weak_to"))
+        n = len(objects)
+        for target, monster in enumerate(objects):
+            if monster.pickable:
+                continue  # weapons are not attacked
+            for held, weapon in enumerate(objects):
+                if not weapon.pickable:
+                    continue
+                right = monster.kind == self.monster and weapon.kind in weak_to
+                tables.use[held, target] = SUCCESS if right else FAILURE
+            tables.use[n, target] = 0  # bare hands: nothing happens
+
+
+@dataclass(frozen=True)
+class UnlockInstr(Instruction):
+    """Reach the named object, which lies behind a locked door; the doors' keys are stated by the facts."""
+
+    target: str
+    TEMPLATES = (
+        "get to the {target} behind the locked door",
+        "unlock the way to the {target}",
+        "open the door and reach the {target}",
+    )
+    HELD_OUT_TEMPLATES = ("find the locked {target} and go to it", "go to the {target} behind the door")
+
+    def slots(self) -> dict[str, str]:
+        return {"target": self.target}
+
+    def compile(self, objects: list[WorldObject], knowledge: EpisodeKnowledge, tables: OutcomeTables) -> None:
+        for slot, obj in enumerate(objects):
+            if obj.kind == self.target:
+                tables.face[slot] = SUCCESS
+        tables.wrong_key = FAILURE  # a wrong key jams the lock
+
+
+@dataclass(frozen=True)
+class BringInstr(Instruction):
+    """Put (toggle) what cures the ailment, by the facts, into the named container; anything else there fails."""
+
+    ailment: str
+    container: str
+    TEMPLATES = (
+        "bring the cure for {ailment} to the {container}",
+        "take something that cures {ailment} to the {container}",
+        "deliver the {ailment} cure to the {container}",
+    )
+    HELD_OUT_TEMPLATES = ("put the remedy for {ailment} in the {container}",)
+
+    def slots(self) -> dict[str, str]:
+        return {"ailment": self.ailment, "container": self.container}
+
+    def compile(self, objects: list[WorldObject], knowledge: EpisodeKnowledge, tables: OutcomeTables) -> None:
+        cures = set(knowledge.subjects("cures", self.ailment))
+        for target, container in enumerate(objects):
+            if container.pickable:
+                continue
+            for held, item in enumerate(objects):
+                if item.pickable:
+                    right = container.kind == self.container and item.kind in cures
+                    tables.use[held, target] = SUCCESS if right else FAILURE
+
+
+@dataclass(frozen=True)
+class AvoidInstr(Instruction):
+    """Go to (face) the described object; which creatures are dangerous to touch is a fact (compiled by the level)."""
+
+    target: ObjectDescription
+    TEMPLATES = (
+        "reach the {object} without touching anything dangerous",
+        "go to the {object} and avoid danger",
+        "get to the {object} safely",
+    )
+    HELD_OUT_TEMPLATES = ("make your way to the {object} avoiding danger",)
+
+    def slots(self) -> dict[str, str]:
+        return {"object": self.target.tokens()}
+
+    def compile(self, objects: list[WorldObject], knowledge: EpisodeKnowledge, tables: OutcomeTables) -> None:
+        for slot, obj in enumerate(objects):
+            if obj.kind is None and self.target.matches(obj):
+                tables.face[slot] = SUCCESS
+                continue
+            if obj.kind is not None:  # a creature: walk over it; harm only if the facts call it dangerous
+                tables.walkable[slot] = True
+                if knowledge.holds(obj.kind, "is", "dangerous"):
+                    tables.touch[slot] = FAILURE
+
+
+#: Every instruction type, in the order its words enter the vocabulary. Append new types at the end.
+INSTRUCTION_TYPES: tuple[type[Instruction], ...] = (
+    GoToInstr,
+    PickupCategoryInstr,
+    DefeatInstr,
+    UnlockInstr,
+    BringInstr,
+    AvoidInstr,
 )
+
+#: Words used by article choice and by phrasings of levels to come.
+_RESERVED_WORDS = "a an"
 
 
 def template_words() -> list[str]:

@@ -9,13 +9,21 @@ reset, in plain Python, with the world's own ``np_random``; what it returns is l
 from __future__ import annotations
 
 import functools
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 import numpy as np
 
-from fusiongym.envs.knowledge import EpisodeKnowledge, Fact, appearance_facts, sample_distractors, shuffled_facts
+from fusiongym.envs.knowledge import (
+    EpisodeKnowledge,
+    Fact,
+    apply_knowledge_controls,
+    appearance_facts,
+    sample_distractors,
+    shuffled_facts,
+)
 from fusiongym.envs.language import SPLITS, GoToInstr, Instruction, ObjectDescription, PickupCategoryInstr
 from fusiongym.envs.ontology import Ontology, load_ontology
 from fusiongym.envs.vocab import Vocabulary, get_vocab
@@ -46,6 +54,8 @@ class Subgoal:
 
     action: str
     targets: list[int] = field(default_factory=list)
+    walk_over: list[int] = field(default_factory=list)  # walkable objects the oracle is willing to step on
+    cells: list[tuple[int, int]] = field(default_factory=list)  # grid cells (doors) to face, besides objects
 
 
 @dataclass
@@ -54,10 +64,12 @@ class Episode:
 
     layout: WorldLayout
     instruction: Instruction
-    knowledge: EpisodeKnowledge
+    knowledge: EpisodeKnowledge  # the true facts: the dynamics were compiled from them
+    shown: EpisodeKnowledge  # what the agent is shown: the true facts unless a knowledge control altered them
     mission: str
     split: str
-    guess_seed: int  # seeds the fact-blind oracle's guesses, so they are reproducible
+    guess_seed: int  # seeds the oracle's guesses, so they are reproducible
+    shuffled_looks: bool = False  # whether kinds were drawn with per-episode appearances
 
 
 def held_out_composition(shape_index: int, colour_index: int) -> bool:
@@ -133,11 +145,17 @@ class RoomGrid:
         doors = self.doors
         return bool(doors) and any((y + dy, x + dx) in doors for dy, dx in _NEIGHBOURS)
 
-    def place(self, rng: np.random.Generator, count: int) -> list[tuple[int, int]]:
-        """``count`` distinct free cells drawn uniformly from every room (not in front of doors), now occupied."""
+    def place(
+        self, rng: np.random.Generator, count: int, rooms: list[tuple[int, int]] | None = None
+    ) -> list[tuple[int, int]]:
+        """``count`` distinct free cells drawn uniformly from ``rooms`` (default: all), not in front of doors or
+        gaps, and now occupied."""
         if self._placeable is None:
             self._placeable = [c for cells in self._interiors.values() for c in cells if not self.next_to_door(*c)]
-        free = [cell for cell in self._placeable if cell not in self.occupied]
+        free = [cell for cell in self._placeable if cell not in self.occupied and self.cells[cell] == FLOOR]
+        if rooms is not None:
+            allowed = {c for r in rooms for c in self._interiors[r]}
+            free = [cell for cell in free if cell in allowed]
         if count > len(free):
             raise GenerationError(f"{count} objects do not fit in {len(free)} free cells: use fewer or larger rooms")
         chosen = [free[int(i)] for i in rng.choice(len(free), size=count, replace=False)]
@@ -156,11 +174,11 @@ class RoomGrid:
                 return y, x
         raise GenerationError("no free cell left: use fewer objects or a larger room_size")
 
-    def reachable_from(self, start: tuple[int, int]) -> set[tuple[int, int]]:
-        """Cells the agent can stand on from ``start`` (objects block; unlocked doors pass)."""
+    def reachable_from(self, start: tuple[int, int], walkable: frozenset = frozenset()) -> set[tuple[int, int]]:
+        """Cells the agent can stand on from ``start`` (objects block unless ``walkable``; unlocked doors pass)."""
         w = self.width
         blocked = bytearray(((self.cells == WALL) | (self.cells == DOOR_LOCKED)).tobytes())
-        for y, x in self.occupied:
+        for y, x in self.occupied - walkable:
             blocked[y * w + x] = 1
         first = start[0] * w + start[1]
         blocked[first] = 1
@@ -178,7 +196,9 @@ class RoomGrid:
             frontier = nxt
         return {divmod(cell, w) for cell in seen}
 
-    def all_reachable(self, start: tuple[int, int], positions: list[tuple[int, int]]) -> bool:
+    def all_reachable(
+        self, start: tuple[int, int], positions: list[tuple[int, int]], walkable: frozenset = frozenset()
+    ) -> bool:
         """Whether the agent can stand next to every position.
 
         Rooms are rectangles at least 3 cells wide inside and nothing stands in front of a door, so only an
@@ -186,9 +206,9 @@ class RoomGrid:
         free cell is reachable and the search is skipped.
         """
         placed = set(positions)
-        if not any((y + dy, x + dx) in placed for y, x in positions for dy, dx in _DIAGONAL_AND_STRAIGHT):
+        if not walkable and not any((y + dy, x + dx) in placed for y, x in positions for dy, dx in _DIAGONAL_AND_STRAIGHT):
             return True
-        stand = self.reachable_from(start)
+        stand = self.reachable_from(start, walkable)
         return all(any((y + dy, x + dx) in stand for dy, dx in _NEIGHBOURS) for y, x in positions)
 
 
@@ -203,8 +223,13 @@ class Level(ABC):
     num_distractors: int = 3
     distractor_facts: int = 0
     max_steps: int | None = None
+    shuffle_appearance: bool = False
+    drop_facts: int = 0
+    corrupt_facts: int = 0
+    contradict_facts: int = 0
 
     needs_knowledge: ClassVar[bool] = False
+    uses_kinds: ClassVar[bool] = True  # whether objects are ontology kinds (shuffle_appearance needs them)
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -214,8 +239,14 @@ class Level(ABC):
         for name in ("num_rows", "num_cols"):
             if not 1 <= getattr(self, name) <= 3:
                 raise ValueError(f"{name}={getattr(self, name)} is out of range: choose 1 to 3 rooms")
-        if self.num_distractors < 0 or self.distractor_facts < 0:
-            raise ValueError("num_distractors and distractor_facts must be >= 0")
+        for name in ("num_distractors", "distractor_facts", "drop_facts", "corrupt_facts", "contradict_facts"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.shuffle_appearance and not self.uses_kinds:
+            raise ValueError(
+                f"shuffle_appearance: {type(self).__name__}'s objects are plain shapes, not ontology kinds, so there is "
+                "no appearance to shuffle; use it with the levels whose objects are kinds (Fetch, Defeat, Unlock, Bring, Avoid)"
+            )
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps} must be a positive integer (or None for the default)")
 
@@ -258,8 +289,8 @@ class Level(ABC):
         """One attempt; ``None`` when the drawn world is unusable (the caller draws again)."""
 
     @abstractmethod
-    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool) -> Subgoal:
-        """The oracle's next subgoal given what the agent carries (object slot or -1)."""
+    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
+        """The oracle's next subgoal given what the agent carries (object slot or -1) and the grid's cells now."""
 
     # --- helpers for subclasses ------------------------------------------------------------------------
     def _finish(
@@ -271,13 +302,25 @@ class Level(ABC):
         instruction: Instruction,
         facts: list[Fact],
         max_facts: int,
+        agent_rooms: list[tuple[int, int]] | None = None,
+        agent_cells: list[tuple[int, int]] | None = None,
+        must_reach: list[tuple[int, int]] | None = None,
+        walkable: frozenset = frozenset(),
     ) -> Episode | None:
-        """Place the agent, compile the instruction, and package the episode (``None`` if unusable)."""
-        (agent,) = grid.place(rng, 1)
+        """Place the agent (in ``agent_rooms`` or on one of ``agent_cells``), compile the instruction, and package
+        the episode (``None`` if unusable). ``must_reach`` (default: every object) must be reachable from the
+        agent, stepping on ``walkable`` cells."""
+        if agent_cells is not None:
+            free = [cell for cell in agent_cells if cell not in grid.occupied]
+            agent = free[int(rng.integers(len(free)))]
+            grid.occupied.add(agent)
+        else:
+            (agent,) = grid.place(rng, 1, agent_rooms)
         agent_dir = int(rng.integers(4))
-        if not grid.all_reachable(agent, positions):
+        if not grid.all_reachable(agent, positions if must_reach is None else must_reach, walkable):
             return None
         knowledge = EpisodeKnowledge(shuffled_facts(facts, rng))
+        shown = apply_knowledge_controls(knowledge, rng, self.drop_facts, self.corrupt_facts, self.contradict_facts)
         tables = OutcomeTables(len(objects))
         instruction.compile(objects, knowledge, tables)
         front = (agent[0] + int(DIR_YX[agent_dir][0]), agent[1] + int(DIR_YX[agent_dir][1]))
@@ -294,10 +337,31 @@ class Level(ABC):
             agent_dir=agent_dir,
             tables=tables,
             mission_ids=mission_ids,
-            fact_ids=knowledge.ids(self.vocab, max_facts),
+            fact_ids=shown.ids(self.vocab, max_facts),
             max_steps=self.episode_steps,
         )
-        return Episode(layout, instruction, knowledge, mission, self.split, int(rng.integers(2**31)))
+        return Episode(
+            layout, instruction, knowledge, shown, mission, self.split, int(rng.integers(2**31)), self.shuffle_appearance
+        )
+
+    def _looks(self, rng: np.random.Generator, kinds: list) -> list[tuple[str, str]]:
+        """(shape, colour) of each kind: the ontology's, or with ``shuffle_appearance`` a fresh distinct draw."""
+        if not self.shuffle_appearance:
+            return [(k.shape, k.colour) for k in kinds]
+        onto = self.ontology
+        train, test = _compositions(len(onto.shapes), len(onto.colours))
+        pool = train if self.split == "train" else train + test
+        picks = rng.choice(len(pool), size=len(kinds), replace=False)
+        return [(onto.shapes[pool[int(i)][0]], onto.colours[pool[int(i)][1]]) for i in picks]
+
+    def _kind_objects(self, rng: np.random.Generator, kinds: list, relevant: bool = True) -> tuple[list[WorldObject], list[Fact]]:
+        """Objects for ``kinds`` drawn with their looks, and the facts that state each kind's look and category."""
+        objects, facts = [], []
+        for kind, (shape, colour) in zip(kinds, self._looks(rng, kinds)):
+            objects.append(WorldObject(shape=shape, colour=colour, kind=kind.name, pickable=kind.pickable))
+            facts.append(Fact(kind.name, "is_a", kind.category, relevant))
+            facts += appearance_facts(kind.name, shape, colour, relevant)
+        return objects, facts
 
     def _new_grid(self, rng: np.random.Generator) -> RoomGrid:
         grid = RoomGrid(self.room_size, self.num_rows, self.num_cols)
@@ -319,6 +383,8 @@ class Level(ABC):
 class GoToLevel(Level):
     """Go to the <colour> <shape>: vision and language only."""
 
+    uses_kinds: ClassVar[bool] = False
+
     def _try_generate(self, rng: np.random.Generator, max_facts: int) -> Episode | None:
         onto = self.ontology
         shapes, colours = onto.shapes, onto.colours
@@ -339,7 +405,7 @@ class GoToLevel(Level):
         facts = self._ontology_distractor_facts(rng, exclude=set())
         return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
 
-    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool) -> Subgoal:
+    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
         if carrying >= 0:
             return Subgoal("drop")
         targets = [i for i, o in enumerate(episode.layout.objects) if episode.instruction.target.matches(o)]
@@ -371,12 +437,9 @@ class FetchLevel(Level):
             pool = _kinds_of(categories[int(ci)], self.split)
             kinds.append(pool[int(rng.integers(len(pool)))])
         grid = self._new_grid(rng)
-        objects = [WorldObject(shape=k.shape, colour=k.colour, kind=k.name) for k in kinds]
+        objects, facts = self._kind_objects(rng, kinds)
         positions = grid.place(rng, len(objects))
         instruction = PickupCategoryInstr(kinds[0].category)
-        facts = [Fact(k.name, "is_a", k.category, True) for k in kinds]
-        for k in kinds:
-            facts += appearance_facts(k.name, k.shape, k.colour, True)
         facts += self._ontology_distractor_facts(rng, exclude={k.name for k in kinds})
         # shuffle object slots so the target is not always slot 0
         order = rng.permutation(len(objects))
@@ -384,24 +447,84 @@ class FetchLevel(Level):
         positions = [positions[int(i)] for i in order]
         return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
 
-    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool) -> Subgoal:
+    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
         if carrying >= 0:
             return Subgoal("drop")
+        belief = Belief(episode, use_facts)
         category = episode.instruction.category
-        objects = episode.layout.objects
-        if use_facts:
-            members = [i for i, o in enumerate(objects) if episode.knowledge.holds(o.kind, "is_a", category)]
+        members = [i for i, kind in enumerate(belief.kinds) if kind and belief.category_of(kind) == category]
+        if members:
             return Subgoal("pickup", members)
-        return Subgoal("pickup", [self._blind_guess(objects, category, episode.guess_seed)])
+        unknown = [i for i, kind in enumerate(belief.kinds) if not kind or belief.category_of(kind) is None]
+        return Subgoal("pickup", [belief.choose(unknown or list(range(len(belief.kinds))), "fetch")])
 
-    def _blind_guess(self, objects: list[WorldObject], category: str, seed: int) -> int:
-        """Without the facts: recognise training kinds by their look, else guess among the unknown objects."""
-        known = _training_kind_by_look()
-        believed = [i for i, o in enumerate(objects) if (k := known.get((o.shape, o.colour))) and k.category == category]
-        if believed:
-            return believed[0]
-        unknown = [i for i, o in enumerate(objects) if (o.shape, o.colour) not in known] or list(range(len(objects)))
-        return unknown[int(np.random.default_rng(seed).integers(len(unknown)))]
+
+class Belief:
+    """What an agent can tell in an episode: the look of each object, the facts it is shown (when it reads them),
+    and what training could have taught it — the look and category of every training kind, valid only while
+    appearances are not shuffled. The oracle plans from this, so ``use_facts=False`` is an honest fact-blind agent
+    and knowledge controls (dropped, corrupted, contradicting facts) mislead it as they would mislead a reader.
+    """
+
+    def __init__(self, episode: Episode, use_facts: bool) -> None:
+        self.episode = episode
+        self.facts = episode.shown if use_facts else EpisodeKnowledge([])
+        shapes: dict[str, set[str]] = {}
+        colours: dict[str, set[str]] = {}
+        for f in self.facts.facts:
+            if f.relation == "has_shape":
+                shapes.setdefault(f.subject, set()).add(f.object)
+            elif f.relation == "has_colour":
+                colours.setdefault(f.subject, set()).add(f.object)
+        memory = {} if episode.shuffled_looks else _training_kind_by_look()
+        self.kinds: list[str | None] = []
+        for obj in episode.layout.objects:
+            stated = [k for k in shapes if obj.shape in shapes[k] and obj.colour in colours.get(k, ())]
+            if len(stated) == 1:
+                self.kinds.append(stated[0])
+            elif not stated and (obj.shape, obj.colour) in memory:
+                self.kinds.append(memory[(obj.shape, obj.colour)].name)
+            else:
+                self.kinds.append(None)
+
+    def slots_of(self, kind: str) -> list[int]:
+        """Object slots believed to be of ``kind``."""
+        return [i for i, k in enumerate(self.kinds) if k == kind]
+
+    def candidates(self, category: str, exclude: tuple[int, ...] = ()) -> list[int]:
+        """Slots that are, or might be, of ``category``: believed members first, else the unidentified ones."""
+        members = [i for i, k in enumerate(self.kinds) if k and self.category_of(k) == category and i not in exclude]
+        unknown = [i for i, k in enumerate(self.kinds) if (not k or self.category_of(k) is None) and i not in exclude]
+        return members or unknown
+
+    def one_of(self, tokens: list[str], decision: str) -> str | None:
+        """The token the facts give (a guess among several if they contradict); ``None`` if they say nothing."""
+        return tokens[self.choose(list(range(len(tokens))), decision)] if tokens else None
+
+    def slot_of(self, kind: str | None, category: str, decision: str, exclude: tuple[int, ...] = ()) -> int | None:
+        """The slot of ``kind`` if it can be told, else a guess among the objects that may be of ``category``."""
+        known = [i for i in self.slots_of(kind) if i not in exclude] if kind else []
+        options = known or self.candidates(category, exclude)
+        return self.choose(options, decision) if options else None
+
+    def objects(self, subject: str, relation: str) -> list[str]:
+        """What the shown facts say ``subject relation ?`` is (several if contradicted, none if unknown)."""
+        return sorted(set(self.facts.objects(subject, relation)))
+
+    def subjects(self, relation: str, obj: str) -> list[str]:
+        return sorted(set(self.facts.subjects(relation, obj)))
+
+    def category_of(self, kind: str) -> str | None:
+        stated = self.objects(kind, "is_a")
+        if stated:
+            return stated[0] if len(stated) == 1 else stated[self.choose(list(range(len(stated))), f"is_a {kind}")]
+        known = _training_kinds().get(kind)
+        return known.category if known else None
+
+    def choose(self, options: list[int], decision: str) -> int:
+        """One of ``options``, guessed; the same decision gets the same guess at every step of the episode."""
+        rng = np.random.default_rng([self.episode.guess_seed, zlib.crc32(decision.encode())])
+        return options[int(rng.integers(len(options)))]
 
 
 @functools.lru_cache(maxsize=64)
@@ -427,6 +550,12 @@ def _ontology_facts(split: str) -> tuple[Fact, ...]:
         if kind.split == wanted
         for fact in [Fact(kind.name, "is_a", kind.category)] + appearance_facts(kind.name, kind.shape, kind.colour, False)
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _training_kinds() -> dict:
+    """Training kinds by name: what a fact-blind agent could know of them (their category, their look)."""
+    return {k.name: k for k in load_ontology().kinds if k.split == "train"}
 
 
 @functools.lru_cache(maxsize=1)

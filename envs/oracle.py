@@ -8,8 +8,6 @@ MiniGrid action.
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from fusiongym.envs.levels import Level, Subgoal
@@ -26,6 +24,7 @@ from fusiongym.envs.world import (
     PICKUP,
     RIGHT,
     TOGGLE,
+    WALL,
     WorldBatch,
 )
 
@@ -35,7 +34,9 @@ _FINAL_ACTION = {"face": DONE, "pickup": PICKUP, "toggle": TOGGLE}
 def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: bool = True) -> int:
     """The oracle's next action in world ``b``."""
     carrying = int(batch.carrying[b])
-    subgoal: Subgoal = level.oracle_subgoal(episode, carrying, use_facts)
+    p = batch.pad
+    cells = batch.cell[b, p : p + batch.height, p : p + batch.width]
+    subgoal: Subgoal = level.oracle_subgoal(episode, carrying, use_facts, cells)
     y, x, d = int(batch.agent_y[b]), int(batch.agent_x[b]), int(batch.agent_dir[b])
     if subgoal.action == "drop":
         return _drop_somewhere(batch, b, y, x, d)
@@ -45,12 +46,13 @@ def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: b
         found = np.argwhere(obj_at == slot)
         if found.size:
             targets.add((int(found[0, 0]), int(found[0, 1])))
+    targets.update((y0 + p, x0 + p) for y0, x0 in subgoal.cells)
     if not targets:
         return DONE
     front = (y + int(DIR_YX[d][0]), x + int(DIR_YX[d][1]))
     if front in targets:
         return _FINAL_ACTION[subgoal.action]
-    path = _shortest_path(batch, b, (y, x), targets, carrying)
+    path = _shortest_path(batch, b, (y, x), targets, carrying, set(subgoal.walk_over))
     if path is None:
         return DONE
     if not path:  # standing next to a target: turn towards it
@@ -75,35 +77,46 @@ def _turn_towards(d: int, want: int) -> int:
     return RIGHT if (want - d) % 4 in (1, 2) else LEFT
 
 
-def _passable(batch: WorldBatch, b: int, y: int, x: int, carrying: int) -> bool:
-    if batch.obj_at[b, y, x] >= 0:
-        return False
-    cell = batch.cell[b, y, x]
-    if cell in (FLOOR, DOOR_OPEN, DOOR_CLOSED):
-        return True
-    return cell == DOOR_LOCKED and carrying >= 0 and batch.door_key[b, y, x] == carrying
-
-
 def _shortest_path(
-    batch: WorldBatch, b: int, start: tuple[int, int], targets: set[tuple[int, int]], carrying: int
+    batch: WorldBatch,
+    b: int,
+    start: tuple[int, int],
+    targets: set[tuple[int, int]],
+    carrying: int,
+    walk_over: set[int],
 ) -> list[tuple[int, int]] | None:
-    """Cells from ``start`` (exclusive) to the nearest cell beside a target; ``[]`` if already beside one."""
-    goals = {(ty + int(dy), tx + int(dx)) for ty, tx in targets for dy, dx in DIR_YX}
-    parent: dict[tuple[int, int], tuple[int, int] | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        cur = queue.popleft()
-        if cur in goals:
-            path = []
-            while parent[cur] is not None:
-                path.append(cur)
-                cur = parent[cur]
-            return path[::-1]
-        for dy, dx in DIR_YX:
-            nxt = (cur[0] + int(dy), cur[1] + int(dx))
-            if nxt not in parent and _passable(batch, b, nxt[0], nxt[1], carrying):
-                parent[nxt] = cur
-                queue.append(nxt)
+    """Cells from ``start`` (exclusive) to the nearest cell beside a target; ``[]`` if already beside one.
+
+    Passable: floor and open or closed doors without an object (or with one of ``walk_over``), and locked doors
+    whose key is carried.
+    """
+    cells, objects = batch.cell[b], batch.obj_at[b]
+    width = cells.shape[1]
+    passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
+    if carrying >= 0:
+        passable |= (cells == DOOR_LOCKED) & (batch.door_key[b] == carrying) & (objects < 0)
+    for slot in walk_over:
+        passable |= (objects == slot) & (cells != WALL)
+    free = bytearray(passable.tobytes())  # flat, row-major; the padding walls keep neighbours in range
+    goals = {(ty + dy) * width + tx + dx for ty, tx in targets for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0))}
+    first = start[0] * width + start[1]
+    parent = {first: -1}
+    frontier = [first]
+    while frontier:
+        nxt = []
+        for cur in frontier:
+            if cur in goals:
+                path = []
+                while parent[cur] != -1:
+                    path.append(divmod(cur, width))
+                    cur = parent[cur]
+                return path[::-1]
+            for step in (1, -1, width, -width):
+                n = cur + step
+                if free[n] and n not in parent:
+                    parent[n] = cur
+                    nxt.append(n)
+        frontier = nxt
     return None
 
 

@@ -39,6 +39,34 @@ REGISTRATIONS: tuple[Registration, ...] = (
         {"num_rows": 3, "num_cols": 3, "num_distractors": 5},
         "pick up a <category>, told by the facts, in 3x3 rooms",
     ),
+    Registration("fusiongym/Defeat-v0", "DefeatEnv", {}, "defeat the <monster> with the weapon the facts say it is weak to"),
+    Registration(
+        "fusiongym/Defeat-Large-v0",
+        "DefeatEnv",
+        {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_weapons": 4},
+        "defeat the <monster>, 3 monsters and 4 weapons in 3x3 rooms",
+    ),
+    Registration("fusiongym/Unlock-v0", "UnlockEnv", {}, "reach the <gem> behind the locked door the facts name, with its key"),
+    Registration(
+        "fusiongym/Unlock-Large-v0",
+        "UnlockEnv",
+        {"room_size": 8, "num_doors": 4, "num_distractors": 3, "max_facts": 48},
+        "reach the <gem>: 4 locked doors, 4 keys, distractor gems",
+    ),
+    Registration("fusiongym/Bring-v0", "BringEnv", {}, "bring the cure for <ailment> (a fact) to the <container>"),
+    Registration(
+        "fusiongym/Bring-Large-v0",
+        "BringEnv",
+        {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_medicines": 4},
+        "bring the cure for <ailment> to the <container> in 3x3 rooms",
+    ),
+    Registration("fusiongym/Avoid-v0", "AvoidEnv", {}, "reach the <colour> <shape>, crossing only harmless creatures"),
+    Registration(
+        "fusiongym/Avoid-Large-v0",
+        "AvoidEnv",
+        {"room_size": 13, "num_crossings": 5, "num_harmless": 2, "num_distractors": 3},
+        "reach the <colour> <shape>: 5 creatures in the wall, 2 harmless",
+    ),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fusiongym.envs.core import FusionEnv, FusionVectorEnv
+from fusiongym.envs.knowledge_levels import AvoidLevel, BringLevel, DefeatLevel, UnlockLevel
 from fusiongym.envs.levels import FetchLevel, GoToLevel
 
 _COMMON_OBSERVATION = """
@@ -22,6 +23,25 @@ _COMMON_OBSERVATION = """
 
     ## Rewards
     ``1 - 0.9 * steps / max_steps`` on success, 0 otherwise.
+"""
+
+_KNOWLEDGE_CONTROLS = """
+    ## Knowledge controls
+    ``distractor_facts=k`` adds k true but irrelevant facts; ``drop_facts=k`` hides k relevant facts;
+    ``corrupt_facts=k`` swaps the objects of k relevant facts with others of the same relation (both become
+    false); ``contradict_facts=k`` adds, for k relevant facts, one with the same subject and relation but another
+    object. The dynamics always follow the true facts; the oracle plans from what is shown, so these controls
+    lower its success (``benchmarks/knowledge_gap.py`` measures by how much). ``shuffle_appearance=True`` draws
+    every kind with a fresh look each episode, stated only by its ``has_shape`` / ``has_colour`` facts.
+"""
+
+_RULE_SPLITS = """
+    ## Splits
+    ``split="train"``: training kinds only, and only rule pairs not held out. ``split="test"``: the named target
+    is a held-out kind, every rule pair is a held-out pair (all pairs with a held-out kind, plus a fixed quarter of
+    the pairs of training kinds, ``fusiongym.envs.knowledge_levels.held_out_rule``), and the phrasings are the
+    held-out ones. Other objects are held-out kinds while the ontology has enough (two per category), then
+    training kinds. A fact-blind agent is at chance on the test split.
 """
 
 
@@ -111,6 +131,172 @@ class FetchEnv(FusionEnv):
     level_class = FetchLevel
 
 
+class DefeatEnv(FusionEnv):
+    __doc__ = (
+        """Defeat the <monster>: which weapon each monster is weak to is redrawn every episode.
+
+    ## Description
+    Monsters (not pickable) and weapons (pickable) are ontology kinds drawn with their looks. Pick up the weapon
+    the named monster is weak to and use it (toggle) on the monster. Using any other weapon on it, or any weapon
+    on another monster, loses the episode; toggling with bare hands does nothing.
+
+    ## Instruction
+    "defeat the goblin", "slay the goblin", "vanquish the goblin"; test split: "get rid of the goblin",
+    "beat the goblin".
+"""
+        + _COMMON_OBSERVATION
+        + """
+    ## Termination
+    ``terminated`` on a weapon used on a monster (success only for the right pair); ``truncated`` at ``max_steps``.
+
+    ## Knowledge
+    ``needs_knowledge = True``. Facts: ``<monster> weak_to <weapon>`` for every monster present (a random
+    injection, redrawn each episode), and each object's ``is_a``, ``has_shape``, ``has_colour``.
+"""
+        + _RULE_SPLITS
+        + _KNOWLEDGE_CONTROLS
+        + """
+    ## Arguments
+    Those of every level, plus ``num_distractors=1`` (other monsters) and ``num_weapons=3`` (up to 4).
+
+    ## Registered configurations
+    ``fusiongym/Defeat-v0``: one 8×8 room, 2 monsters, 3 weapons. ``fusiongym/Defeat-Large-v0``: 3×3 rooms,
+    3 monsters, 4 weapons.
+
+    ## Version history
+    v0: initial release.
+    """
+    )
+    level_class = DefeatLevel
+
+
+class UnlockEnv(FusionEnv):
+    __doc__ = (
+        """Reach the <gem> behind a locked door: which key opens which door, and behind which door the gem lies,
+    are facts redrawn every episode (not colour matching).
+
+    ## Description
+    A centre room holds the agent and one key per door; side rooms, each behind a locked door of its own colour,
+    hold the target gem and distractor gems. Carry the right key to the door and toggle: it opens. Toggling a
+    locked door with a wrong key jams it and loses the episode. Facing the target gem wins.
+
+    ## Instruction
+    "get to the ruby behind the locked door", "unlock the way to the ruby", "open the door and reach the ruby";
+    test split: "find the locked ruby and go to it", "go to the ruby behind the door".
+"""
+        + _COMMON_OBSERVATION
+        + """
+    ## Termination
+    ``terminated`` on facing the target (success) or using a wrong key (failure); ``truncated`` at ``max_steps``.
+
+    ## Knowledge
+    ``needs_knowledge = True``. Facts: ``<key> opens <colour>_door`` for every key (a random bijection),
+    ``<gem> lies_behind <colour>_door`` for every gem, and each object's ``is_a``, ``has_shape``, ``has_colour``. Two
+    hops: the gem's door, then that door's key.
+"""
+        + _RULE_SPLITS
+        + _KNOWLEDGE_CONTROLS
+        + """
+    ## Arguments
+    Those of every level (``num_rows`` and ``num_cols`` fixed at 3; ``room_size=6``), plus ``num_doors=3`` (2 to 4)
+    and ``num_distractors=0`` (gems in the other side rooms).
+
+    ## Registered configurations
+    ``fusiongym/Unlock-v0``: rooms of 6, 3 doors. ``fusiongym/Unlock-Large-v0``: rooms of 8, 4 doors, 3 distractor gems.
+
+    ## Version history
+    v0: initial release.
+    """
+    )
+    level_class = UnlockLevel
+
+
+class BringEnv(FusionEnv):
+    __doc__ = (
+        """Bring the cure for <ailment> to the <container>: what cures what is redrawn every episode.
+
+    ## Description
+    Medicines (pickable) and containers (not pickable) are ontology kinds drawn with their looks. Carry the
+    medicine that cures the named ailment to the named container and use it (toggle). Putting anything else in a
+    container, or anything in the wrong container, loses.
+
+    ## Instruction
+    "bring the cure for fever to the chest", "take something that cures fever to the chest", "deliver the fever
+    cure to the chest"; test split: "put the remedy for fever in the chest".
+"""
+        + _COMMON_OBSERVATION
+        + """
+    ## Termination
+    ``terminated`` on using a carried object on a container; ``truncated`` at ``max_steps``.
+
+    ## Knowledge
+    ``needs_knowledge = True``. Facts: ``<medicine> cures <ailment>`` for every medicine (a random injection into
+    the six ailments), and each object's ``is_a``, ``has_shape``, ``has_colour`` — the container is named, so on the
+    test split or with ``shuffle_appearance`` only its look facts tell which one it is (two hops).
+"""
+        + _RULE_SPLITS
+        + _KNOWLEDGE_CONTROLS
+        + """
+    ## Arguments
+    Those of every level, plus ``num_medicines=3`` (2 to 4) and ``num_distractors=1`` (other containers, up to 3).
+
+    ## Registered configurations
+    ``fusiongym/Bring-v0``: one 8×8 room, 3 medicines, 2 containers. ``fusiongym/Bring-Large-v0``: 3×3 rooms,
+    4 medicines, 3 containers.
+
+    ## Version history
+    v0: initial release.
+    """
+    )
+    level_class = BringLevel
+
+
+class AvoidEnv(FusionEnv):
+    __doc__ = (
+        """Reach the <colour> <shape> without touching anything dangerous: which creatures are dangerous is
+    redrawn every episode.
+
+    ## Description
+    A wall splits the room; its gaps are each filled by a creature (an animal or monster kind drawn with its look)
+    that the agent can step onto. Stepping onto a dangerous one loses the episode; a harmless one can be crossed.
+    The target shape waits beyond the wall.
+
+    ## Instruction
+    "reach the red ball without touching anything dangerous", "go to the red ball and avoid danger", "get to the
+    red ball safely"; test split: "make your way to the red ball avoiding danger".
+"""
+        + _COMMON_OBSERVATION
+        + """
+    ## Termination
+    ``terminated`` on facing the target (success) or stepping onto a dangerous creature (failure);
+    ``truncated`` at ``max_steps``.
+
+    ## Knowledge
+    ``needs_knowledge = True``. Facts: ``<creature> is dangerous`` or ``<creature> is harmless`` for every
+    creature (``num_harmless`` of them harmless, redrawn each episode), and each creature's ``is_a``,
+    ``has_shape``, ``has_colour``.
+
+    ## Splits
+    ``split="test"``: held-out creature kinds (while the ontology has enough), held-out target compositions (as in
+    GoTo) and held-out phrasings. Which creatures are dangerous is random in both splits.
+"""
+        + _KNOWLEDGE_CONTROLS
+        + """
+    ## Arguments
+    Those of every level (one room, ``room_size=9``), plus ``num_crossings=3`` (gaps in the wall),
+    ``num_harmless=1`` and ``num_distractors=1`` (other shapes beyond the wall).
+
+    ## Registered configurations
+    ``fusiongym/Avoid-v0``: room of 9, 3 crossings, 1 harmless. ``fusiongym/Avoid-Large-v0``: room of 13,
+    5 crossings, 2 harmless, 3 distractors.
+
+    ## Version history
+    v0: initial release.
+    """
+    )
+    level_class = AvoidLevel
+
+
 class GoToVectorEnv(FusionVectorEnv):
     """Native batch of ``GoToEnv`` (see its spec)."""
 
@@ -121,3 +307,27 @@ class FetchVectorEnv(FusionVectorEnv):
     """Native batch of ``FetchEnv`` (see its spec)."""
 
     env_class = FetchEnv
+
+
+class DefeatVectorEnv(FusionVectorEnv):
+    """Native batch of ``DefeatEnv`` (see its spec)."""
+
+    env_class = DefeatEnv
+
+
+class UnlockVectorEnv(FusionVectorEnv):
+    """Native batch of ``UnlockEnv`` (see its spec)."""
+
+    env_class = UnlockEnv
+
+
+class BringVectorEnv(FusionVectorEnv):
+    """Native batch of ``BringEnv`` (see its spec)."""
+
+    env_class = BringEnv
+
+
+class AvoidVectorEnv(FusionVectorEnv):
+    """Native batch of ``AvoidEnv`` (see its spec)."""
+
+    env_class = AvoidEnv

@@ -49,19 +49,24 @@ class OutcomeTables:
     """What interacting with each object slot does (``NOTHING`` / ``SUCCESS`` / ``FAILURE``).
 
     ``use[c, t]``: toggling object ``t`` while carrying object ``c`` (row ``n`` = carrying nothing).
+    ``walkable[t]``: the agent may step onto object ``t`` (``touch`` still applies when it does).
+    ``wrong_key``: toggling a locked door while carrying an object that does not open it.
     """
 
     n: int
+    wrong_key: int = NOTHING
     face: np.ndarray = field(init=False)
     touch: np.ndarray = field(init=False)
     pickup: np.ndarray = field(init=False)
     use: np.ndarray = field(init=False)
+    walkable: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.face = np.zeros(self.n, np.int8)
         self.touch = np.zeros(self.n, np.int8)
         self.pickup = np.zeros(self.n, np.int8)
         self.use = np.zeros((self.n + 1, self.n), np.int8)
+        self.walkable = np.zeros(self.n, bool)
 
 
 @dataclass
@@ -198,6 +203,8 @@ class WorldBatch:
         self.touch = np.zeros((b, n + 1), np.int8)
         self.pickup = np.zeros((b, n + 1), np.int8)
         self.use = np.zeros((b, n + 1, n + 1), np.int8)  # row n: carrying nothing
+        self.walkable = np.zeros((b, n + 1), bool)
+        self.wrong_key = np.zeros(b, np.int8)
         self.agent_at = np.zeros(b, np.int64)
         self.agent_dir = np.zeros(b, np.int64)
         self.carrying = np.full(b, -1, np.int64)
@@ -250,8 +257,10 @@ class WorldBatch:
         self.pickable[b] = False
         self.pickable[b, :n] = [o.pickable for o in layout.objects]
         tables = layout.tables
-        self.face[b], self.touch[b], self.pickup[b] = 0, 0, 0
+        self.face[b], self.touch[b], self.pickup[b], self.walkable[b] = 0, 0, 0, False
         self.face[b, :n], self.touch[b, :n], self.pickup[b, :n] = tables.face, tables.touch, tables.pickup
+        self.walkable[b, :n] = tables.walkable
+        self.wrong_key[b] = tables.wrong_key
         self.use[b] = 0
         self.use[b, :n, :n] = tables.use[:n, :n]
         self.use[b, self.max_objects, :n] = tables.use[n, :n]
@@ -293,7 +302,7 @@ class WorldBatch:
 
         if (m := groups.get(FORWARD)) is not None:
             obj = front_obj[m]
-            go = m[(obj < 0) & _PASSABLE[front_cell[m]]]
+            go = m[((obj < 0) | self.walkable[m, obj]) & _PASSABLE[front_cell[m]]]
             here[go] = front[go]
             outcome[m] = self.touch[m, obj]
 
@@ -328,6 +337,9 @@ class WorldBatch:
                 colour = flat["door_colour"][where].astype(np.int16)
                 flat["tile"][where] = self.tiles.door_base + 3 * colour + (state - DOOR_OPEN)
             outcome[m] = self.use[m, held, front_obj[m]]
+            misused = (cell == DOOR_LOCKED) & (held >= 0) & ~key_fits
+            if misused.any():
+                outcome[m[misused]] = self.wrong_key[m[misused]]
 
         if (m := groups.get(LEFT)) is not None:
             d[m] = (d[m] - 1) % 4

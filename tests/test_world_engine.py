@@ -230,3 +230,37 @@ def test_agent_drawn_at_bottom_centre() -> None:
     tiles = TileIndex(2, 2)
     ids = make_batch([make_layout()]).ego_tiles()[0]
     assert ids[6, 3] == tiles.agent(3)
+
+
+def test_walkable_objects_can_be_stepped_on_and_touch_applies() -> None:
+    tables = OutcomeTables(2)
+    tables.walkable[0] = True  # the ball at (3, 4)
+    batch = make_batch([make_layout(tables=tables)])
+    for _ in range(3):
+        act(batch, FORWARD)
+    assert pos(batch) == (3, 4)  # standing on the ball's cell
+    tables = OutcomeTables(2)
+    tables.walkable[0] = True
+    tables.touch[0] = FAILURE
+    batch = make_batch([make_layout(tables=tables)])
+    act(batch, FORWARD)
+    act(batch, FORWARD)
+    _, terminated, _ = act(batch, FORWARD)
+    assert terminated[0] and pos(batch) == (3, 4)
+
+
+def test_wrong_key_outcome() -> None:
+    cells = make_layout().cells.copy()
+    cells[3, 4] = DOOR_LOCKED
+    door_key = np.full((7, 7), -1, np.int8)
+    door_key[3, 4] = 1
+    tables = OutcomeTables(2, wrong_key=FAILURE)
+    batch = make_batch([make_layout(cells=cells, door_key=door_key, object_pos=[(3, 2), (5, 5)], agent_pos=(3, 3),
+                                    tables=tables)])
+    act(batch, LEFT)
+    act(batch, LEFT)
+    act(batch, PICKUP)  # slot 0: not the key
+    act(batch, LEFT)
+    act(batch, LEFT)
+    reward, terminated, _ = act(batch, TOGGLE)
+    assert terminated[0] and reward[0] == 0.0
