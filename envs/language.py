@@ -229,8 +229,8 @@ INSTRUCTION_TYPES: tuple[type[Instruction], ...] = (
     AvoidInstr,
 )
 
-#: Words used by article choice and by phrasings of levels to come.
-_RESERVED_WORDS = "a an"
+#: Words used by article choice, and the action names (what a guide agent says to a follower).
+_RESERVED_WORDS = "a an left right forward pickup drop toggle done turn stop yes no here there"
 
 
 def template_words() -> list[str]:
