@@ -162,9 +162,9 @@ class UnlockLevel(Level):
         positions = grid.place(rng, len(keys), rooms=[(1, 1)])
         for treasure_room in rooms[: 1 + self.num_distractors]:
             positions += grid.place(rng, 1, rooms=[treasure_room])
-        for i, key in enumerate(keys):  # the dynamics: each door opens for the key the facts name
-            y, x = grid.doors[colours.index(opens[i].removesuffix("_door"))]
-            grid.door_key[y, x] = i
+        for slot, door in enumerate(opens):  # the dynamics: each door opens for the key (slot) the facts name
+            y, x = grid.doors[colours.index(door.removesuffix("_door"))]
+            grid.door_key[y, x] = slot
         facts += [Fact(k.name, "opens", door, True) for k, door in zip(keys, opens)]
         facts += [Fact(t.name, "lies_behind", door_token(colour), True) for t, colour in zip(treasures, colours)]
         facts += self._ontology_distractor_facts(rng, exclude={k.name for k in keys + treasures})

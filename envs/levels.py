@@ -88,6 +88,16 @@ def _room_interiors(room_size: int, num_rows: int, num_cols: int) -> dict[tuple[
 
 
 _NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+
+
+@functools.lru_cache(maxsize=256)
+def _placeable_cells(
+    room_size: int, num_rows: int, num_cols: int, doors: tuple[tuple[int, int], ...]
+) -> tuple[tuple[int, int], ...]:
+    """Interior cells not in front of a door (or a gap), for a room layout."""
+    blocked = {(y + dy, x + dx) for y, x in doors for dy, dx in _NEIGHBOURS}
+    interiors = _room_interiors(room_size, num_rows, num_cols)
+    return tuple(c for cells in interiors.values() for c in cells if c not in blocked)
 _DIAGONAL_AND_STRAIGHT = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
 
 
@@ -106,7 +116,6 @@ class RoomGrid:
         self.occupied: set[tuple[int, int]] = set()
         self.doors: list[tuple[int, int]] = []
         self._interiors = _room_interiors(room_size, num_rows, num_cols)
-        self._placeable: list[tuple[int, int]] | None = None  # interior cells not in front of a door
 
     def room_interior(self, row: int, col: int) -> tuple[tuple[int, int], ...]:
         return self._interiors[(row, col)]
@@ -137,7 +146,6 @@ class RoomGrid:
             self.cells[y, x] = DOOR_CLOSED if rng.random() < closed_prob else DOOR_OPEN
             self.door_colour[y, x] = int(rng.integers(n_colours))
             self.doors.append((y, x))
-            self._placeable = None
             seen.add((nr, nc))
             stack.append((nr, nc))
 
@@ -150,9 +158,9 @@ class RoomGrid:
     ) -> list[tuple[int, int]]:
         """``count`` distinct free cells drawn uniformly from ``rooms`` (default: all), not in front of doors or
         gaps, and now occupied."""
-        if self._placeable is None:
-            self._placeable = [c for cells in self._interiors.values() for c in cells if not self.next_to_door(*c)]
-        free = [cell for cell in self._placeable if cell not in self.occupied and self.cells[cell] == FLOOR]
+        placeable = _placeable_cells(self.room_size, self.num_rows, self.num_cols, tuple(self.doors))
+        floor, w = self.cells.tobytes(), self.width  # int8 cells, row-major: floor[y * w + x] == FLOOR
+        free = [c for c in placeable if c not in self.occupied and floor[c[0] * w + c[1]] == FLOOR]
         if rooms is not None:
             allowed = {c for r in rooms for c in self._interiors[r]}
             free = [cell for cell in free if cell in allowed]
@@ -161,18 +169,6 @@ class RoomGrid:
         chosen = [free[int(i)] for i in rng.choice(len(free), size=count, replace=False)]
         self.occupied.update(chosen)
         return chosen
-
-    def random_free_cell(self, rng: np.random.Generator, room: tuple[int, int] | None = None) -> tuple[int, int]:
-        """A floor cell with nothing on it and not in front of a door, in ``room`` or in any room."""
-        for _ in range(200):
-            r = room
-            if r is None:
-                r = (int(rng.integers(self.num_rows)), int(rng.integers(self.num_cols)))
-            cells = self._interiors[r]
-            y, x = cells[int(rng.integers(len(cells)))]
-            if (y, x) not in self.occupied and not self.next_to_door(y, x):
-                return y, x
-        raise GenerationError("no free cell left: use fewer objects or a larger room_size")
 
     def reachable_from(self, start: tuple[int, int], walkable: frozenset = frozenset()) -> set[tuple[int, int]]:
         """Cells the agent can stand on from ``start`` (objects block unless ``walkable``; unlocked doors pass)."""

@@ -12,6 +12,7 @@ from fusiongym.envs.conformance import oracle_success_rate
 from fusiongym.envs.knowledge_levels import held_out_rule
 from fusiongym.envs.language import INSTRUCTION_TYPES
 from fusiongym.envs.ontology import load_ontology
+from fusiongym.envs.vocab import get_vocab
 
 KNOWLEDGE_IDS = [r.id for r in REGISTRATIONS if gym.make(r.id).unwrapped.needs_knowledge]
 RULES = {"Defeat": "weak_to", "Unlock": "opens", "Bring": "cures"}
@@ -39,8 +40,6 @@ def test_rule_splits_are_disjoint(family: str) -> None:
     seen = {"train": set(), "test": set()}
     for split in ("train", "test"):
         env = gym.make(f"fusiongym/{family}-v0", split=split)
-        templates = set(type(env.unwrapped.level).__mro__[0].__name__ for _ in [0])
-        del templates
         for seed in range(60):
             env.reset(seed=seed)
             episode = env.unwrapped.episode
@@ -83,7 +82,7 @@ def test_knowledge_controls_change_what_is_shown_not_the_dynamics(env_id: str) -
                 assert len(shown_set - true_set) >= 1  # some shown facts are false
             else:
                 assert len(shown.facts) == len(truth.facts) + 2 and true_set < shown_set
-            assert env.unwrapped.facts == shown.sentences(__import__("fusiongym.envs.vocab", fromlist=["get_vocab"]).get_vocab())
+            assert env.unwrapped.facts == shown.sentences(get_vocab())
 
 
 def test_knowledge_controls_mislead_the_reading_oracle() -> None:
