@@ -361,7 +361,7 @@ class WorldBatch:
     def ego_tiles(self) -> np.ndarray:
         """(B, V, V) tile ids of each world's egocentric view, agent at the bottom centre facing up."""
         v = self.view_size
-        ids = self._flat["tile"].take(self.agent_at[:, None, None] + self._view_flat[self.agent_dir])
+        ids = self._flat["tile"].take(self.agent_at[:, None, None] + self._view_flat[self.agent_dir], mode="clip")
         if not self.see_through_walls:
             opaque = pack_view_bits(self.tiles.opaque.take(ids).reshape(self.batch_size, v * v))  # (B,) bit sets
             blocked = (opaque[:, None] & self._rays) != 0  # (B, K*V*V): ray crosses an opaque cell
