@@ -297,37 +297,16 @@ class AvoidEnv(FusionEnv):
     level_class = AvoidLevel
 
 
-class GoToVectorEnv(FusionVectorEnv):
-    """Native batch of ``GoToEnv`` (see its spec)."""
-
-    env_class = GoToEnv
-
-
-class FetchVectorEnv(FusionVectorEnv):
-    """Native batch of ``FetchEnv`` (see its spec)."""
-
-    env_class = FetchEnv
+def _vector_twin(env_class: type[FusionEnv]) -> type[FusionVectorEnv]:
+    """The native batch of ``env_class``, as a module-level class (so it pickles and registers by name)."""
+    name = env_class.__name__.removesuffix("Env") + "VectorEnv"
+    doc = f"Native batch of ``{env_class.__name__}`` (see its spec)."
+    return type(name, (FusionVectorEnv,), {"env_class": env_class, "__doc__": doc, "__module__": __name__})
 
 
-class DefeatVectorEnv(FusionVectorEnv):
-    """Native batch of ``DefeatEnv`` (see its spec)."""
-
-    env_class = DefeatEnv
-
-
-class UnlockVectorEnv(FusionVectorEnv):
-    """Native batch of ``UnlockEnv`` (see its spec)."""
-
-    env_class = UnlockEnv
-
-
-class BringVectorEnv(FusionVectorEnv):
-    """Native batch of ``BringEnv`` (see its spec)."""
-
-    env_class = BringEnv
-
-
-class AvoidVectorEnv(FusionVectorEnv):
-    """Native batch of ``AvoidEnv`` (see its spec)."""
-
-    env_class = AvoidEnv
+GoToVectorEnv = _vector_twin(GoToEnv)
+FetchVectorEnv = _vector_twin(FetchEnv)
+DefeatVectorEnv = _vector_twin(DefeatEnv)
+UnlockVectorEnv = _vector_twin(UnlockEnv)
+BringVectorEnv = _vector_twin(BringEnv)
+AvoidVectorEnv = _vector_twin(AvoidEnv)
