@@ -1,0 +1,106 @@
+"""PPO training throughput of fusion policies relative to the vision-only CNN policy.
+
+Runs, in one process and on the same env, PPO ``learn`` with
+  (a) the vision-only CNN policy (``policy="cnn"``),
+  (b) the default fusion policy (``FusionConfig()``: frozen packaged MiniLM-L6 with the text cache, TransE
+      knowledge, FiLM fusion),
+  (c) the same without the text cache (``text_cache=False``: the backbone re-encodes every batch),
+and prints env steps per second (median of interleaved rounds) and the ratios (b)/(a), (c)/(a). Target: (b)/(a) >= 0.7.
+
+    python benchmarks/fusion_speed.py --env fusiongym/Fetch-v0 --timesteps 512 --rounds 3 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import gymnasium as gym  # noqa: E402
+import torch  # noqa: E402
+from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
+
+import fusiongym  # noqa: E402,F401  (registers the env ids)
+from fusiongym.agents.factory import make_agent  # noqa: E402
+from fusiongym.fusion.config import FusionConfig  # noqa: E402
+
+
+def build(env_id: str, policy: str, fusion: FusionConfig | None, n_envs: int, n_steps: int, seed: int) -> Any:
+    """A PPO model on ``n_envs`` copies of the env, warmed up by one rollout + update (the cache fills)."""
+    try:  # the suite's native batch (no per-env Python loop), when this checkout has it
+        from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
+
+        env: Any = FusionSB3VecEnv(env_id, num_envs=n_envs, seed=seed)
+    except ImportError:
+        env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    model = make_agent("ppo", env, policy=policy, fusion=fusion, seed=seed, n_steps=n_steps, batch_size=64,
+                       n_epochs=4)
+    model.learn(n_steps * n_envs)
+    return model
+
+
+def steps_per_second(model: Any, timesteps: int) -> tuple[float, float]:
+    """Env steps per wall-clock second and per CPU second (this process, all threads) of one
+    ``PPO.learn(timesteps)`` call; the CPU-time rate is the one to trust on a machine shared with other jobs."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.learn(timesteps, reset_num_timesteps=False)
+    return timesteps / (time.perf_counter() - wall), timesteps / (time.process_time() - cpu)
+
+
+def cache_stats(model: Any) -> dict[str, int]:
+    language = getattr(model.policy.features_extractor, "language", None)
+    if language is None:
+        return {}
+    return {"backbone_calls": language.backbone_calls, "cache_hits": language.cache.hits,
+            "cache_misses": language.cache.misses}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="fusiongym/Fetch-v0")
+    parser.add_argument("--timesteps", type=int, default=512)
+    parser.add_argument("--n-envs", type=int, default=8)
+    parser.add_argument("--n-steps", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: steadiest numbers on a shared machine; 0: torch's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="timed learn() calls per policy (median reported)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gym.make(args.env)  # fail early on an unknown id
+    runs = {
+        "(a) cnn": ("cnn", None),
+        "(b) fusion, frozen MiniLM + cache": ("fusion", FusionConfig()),
+        "(c) fusion, frozen MiniLM, no cache": ("fusion", FusionConfig(text_cache=False)),
+    }
+    print(f"env={args.env} n_envs={args.n_envs} n_steps={args.n_steps} timesteps={args.timesteps} rounds={args.rounds} "
+          f"torch_threads={torch.get_num_threads()} device=cpu")
+    models = {name: build(args.env, policy, fusion, args.n_envs, args.n_steps, args.seed)
+              for name, (policy, fusion) in runs.items()}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(args.rounds):  # round-robin, so a burst of load on a shared machine hits every run alike
+        for name, model in models.items():
+            samples[name].append(steps_per_second(model, args.timesteps))
+    wall = {name: statistics.median(v[0] for v in values) for name, values in samples.items()}
+    cpu = {name: statistics.median(v[1] for v in values) for name, values in samples.items()}
+    for name in runs:
+        spread = ", ".join(f"{v[0]:.0f}" for v in samples[name])
+        print(f"{name:38s} {wall[name]:7.1f} steps/s wall (rounds: {spread}), {cpu[name]:7.1f} steps/CPU-s  "
+              f"{cache_stats(models[name])}")
+    for label, results in (("wall", wall), ("CPU", cpu)):
+        base = results["(a) cnn"]
+        b = results["(b) fusion, frozen MiniLM + cache"] / base
+        c = results["(c) fusion, frozen MiniLM, no cache"] / base
+        print(f"{label:4s}: (b)/(a) = {b:.2f} (target >= 0.7: {'met' if b >= 0.7 else 'NOT met'}),  "
+              f"(c)/(a) = {c:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Fusion blocks: combine vision, language and knowledge outputs into one feature vector ``[B, features_dim]``.
+
+* :class:`ConcatFusion` — concatenate the pooled vectors, then an MLP.
+* :class:`FiLMFusion` — language + knowledge predict per-channel scale and shift of the vision feature maps
+  (Perez et al. 2018, as in BabyAI), over a few residual conv layers.
+* :class:`CrossAttentionFusion` — vision patch tokens attend to language and knowledge tokens.
+* :class:`LLMPrefixFusion` — projected image patches and fact embeddings enter the language backbone as soft
+  tokens in front of the instruction (``inputs_embeds``); the backbone is the policy network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from fusiongym.fusion.knowledge import KnowledgeOutput
+from fusiongym.fusion.language import LanguageBackbone, TextOutput
+from fusiongym.fusion.vision import VisionOutput
+
+
+def _pooled_or_none(part: TextOutput | KnowledgeOutput | None) -> list[torch.Tensor]:
+    return [] if part is None else [part.pooled]
+
+
+class ConcatFusion(nn.Module):
+    """``MLP([vision; language; knowledge])``."""
+
+    def __init__(self, vision_dim: int, language_dim: int, knowledge_dim: int, hidden_dim: int,
+                 features_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(vision_dim + language_dim + knowledge_dim, hidden_dim), nn.ReLU(),
+                                 nn.Linear(hidden_dim, features_dim), nn.ReLU())
+
+    def forward(self, vision: VisionOutput, language: TextOutput | None,
+                knowledge: KnowledgeOutput | None) -> torch.Tensor:
+        return self.net(torch.cat([vision.pooled, *_pooled_or_none(language), *_pooled_or_none(knowledge)], -1))
+
+
+class _FiLMLayer(nn.Module):
+    def __init__(self, channels: int, cond_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.film = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.film.weight)  # starts as the identity modulation (scale 1, shift 0)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(cond).chunk(2, dim=-1)
+        out = self.conv(maps) * (1 + scale[..., None, None]) + shift[..., None, None]
+        return maps + F.relu(out)
+
+
+class FiLMFusion(nn.Module):
+    """FiLM: the condition ``[language; knowledge]`` scales and shifts the vision maps over ``layers`` residual
+    conv layers (at the vision encoder's channel width, so FiLM costs little next to the encoder); the modulated
+    maps are max-pooled and joined with the condition."""
+
+    def __init__(self, vision_dim: int, cond_dim: int, hidden_dim: int, features_dim: int, layers: int = 2) -> None:
+        super().__init__()
+        self.cond_dim = cond_dim
+        self.cond = nn.Sequential(nn.Linear(max(cond_dim, 1), hidden_dim), nn.ReLU())
+        self.layers = nn.ModuleList(_FiLMLayer(vision_dim, hidden_dim) for _ in range(layers))
+        self.out = nn.Sequential(nn.Linear(vision_dim + hidden_dim, features_dim), nn.ReLU())
+
+    def forward(self, vision: VisionOutput, language: TextOutput | None,
+                knowledge: KnowledgeOutput | None) -> torch.Tensor:
+        parts = _pooled_or_none(language) + _pooled_or_none(knowledge)
+        raw = torch.cat(parts, -1) if parts else vision.maps.new_zeros(vision.maps.shape[0], 1)
+        cond = self.cond(raw)
+        maps = vision.maps
+        for layer in self.layers:
+            maps = layer(maps, cond)
+        return self.out(torch.cat([maps.amax(dim=(2, 3)), cond], -1))
+
+
+class CrossAttentionFusion(nn.Module):
+    """Vision patch tokens (queries, with learned grid positions) attend to language and knowledge tokens.
+
+    A learned "null" context token is always present, so a step with no instruction and no facts still has
+    something to attend to. One transformer-style block (attention + feed-forward, pre-norm residuals), then the
+    mean of the updated patch tokens is joined with the pooled language / knowledge vectors.
+    """
+
+    def __init__(self, vision_dim: int, num_patches: int, language_dim: int, knowledge_dim: int, hidden_dim: int,
+                 num_heads: int, features_dim: int) -> None:
+        super().__init__()
+        self.vision_proj = nn.Linear(vision_dim, hidden_dim)
+        self.position = nn.Parameter(torch.randn(1, num_patches, hidden_dim) * 0.02)
+        self.language_proj = nn.Linear(language_dim, hidden_dim) if language_dim else None
+        self.knowledge_proj = nn.Linear(knowledge_dim, hidden_dim) if knowledge_dim else None
+        self.null = nn.Parameter(torch.zeros(1, 1, hidden_dim))
+        self.norm_q = nn.LayerNorm(hidden_dim)
+        self.norm_kv = nn.LayerNorm(hidden_dim)
+        self.attention = nn.MultiheadAttention(hidden_dim, num_heads, batch_first=True)
+        self.norm_ff = nn.LayerNorm(hidden_dim)
+        self.ff = nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.ReLU(), nn.Linear(2 * hidden_dim, hidden_dim))
+        self.out = nn.Sequential(nn.Linear(hidden_dim + language_dim + knowledge_dim, features_dim), nn.ReLU())
+        self.last_attention: torch.Tensor | None = None  # [B, patches, context] weights of the last call
+
+    def forward(self, vision: VisionOutput, language: TextOutput | None,
+                knowledge: KnowledgeOutput | None) -> torch.Tensor:
+        batch = vision.tokens.shape[0]
+        queries = self.vision_proj(vision.tokens) + self.position
+        context = [self.null.expand(batch, -1, -1)]
+        valid = [torch.ones(batch, 1, dtype=torch.bool, device=queries.device)]
+        if language is not None and self.language_proj is not None:
+            context.append(self.language_proj(language.tokens))
+            valid.append(language.mask)
+        if knowledge is not None and self.knowledge_proj is not None:
+            context.append(self.knowledge_proj(knowledge.tokens))
+            valid.append(knowledge.mask)
+        keys = self.norm_kv(torch.cat(context, 1))
+        attended, weights = self.attention(self.norm_q(queries), keys, keys,
+                                           key_padding_mask=~torch.cat(valid, 1), need_weights=True)
+        self.last_attention = weights.detach()
+        tokens = queries + attended
+        tokens = tokens + self.ff(self.norm_ff(tokens))
+        return self.out(torch.cat([tokens.mean(1), *_pooled_or_none(language), *_pooled_or_none(knowledge)], -1))
+
+
+class LLMPrefixFusion(nn.Module):
+    """The language backbone as the policy network, fed ``[specials][image patches][facts][instruction]``.
+
+    Image patch tokens (pooled to ``prefix_grid × prefix_grid``) and per-fact embeddings (triple-encoder
+    tokens, or the verbalised facts' own token embeddings) are projected to the backbone's width and placed in
+    front of the instruction's token embeddings through ``inputs_embeds``; the backbone's output is pooled (mean
+    over valid positions, or the last valid one for decoders) into the features.
+    """
+
+    def __init__(self, backbone: LanguageBackbone, vision_dim: int, knowledge_dim: int, prefix_grid: int,
+                 features_dim: int, pooling: str = "auto", verbalised_facts: bool = False) -> None:
+        super().__init__()
+        self.backbone = [backbone]  # registered by the extractor; kept out of this module's children
+        width = backbone.hidden_size
+        self.prefix_grid = prefix_grid
+        self.vision_proj = nn.Sequential(nn.Linear(vision_dim, width), nn.GELU(), nn.Linear(width, width))
+        self.knowledge_proj = nn.Linear(knowledge_dim, width) if knowledge_dim and not verbalised_facts else None
+        self.verbalised_facts = verbalised_facts
+        self.pooling = ("last" if backbone.kind == "decoder" else "mean") if pooling == "auto" else pooling
+        self.out = nn.Sequential(nn.Linear(width, features_dim), nn.ReLU())
+
+    def _token_embeddings(self, sequences: list[list[int]], device: torch.device) -> tuple[torch.Tensor, ...]:
+        backbone = self.backbone[0]
+        ids, mask = backbone._pad(sequences, device)
+        return backbone.input_embeddings()(ids), mask.bool()
+
+    def forward(self, vision: VisionOutput, missions: torch.Tensor, knowledge: KnowledgeOutput | None,
+                facts: torch.Tensor | None = None) -> torch.Tensor:
+        backbone = self.backbone[0]
+        bridge = backbone.bridge
+        device = vision.maps.device
+        batch = vision.maps.shape[0]
+        maps = F.adaptive_avg_pool2d(vision.maps, self.prefix_grid)
+        parts: list[torch.Tensor] = []
+        masks: list[torch.Tensor] = []
+        embed = backbone.input_embeddings()
+        if bridge.prefix:
+            prefix = torch.tensor(bridge.prefix, device=device)
+            parts.append(embed(prefix).unsqueeze(0).expand(batch, -1, -1))
+            masks.append(torch.ones(batch, len(bridge.prefix), dtype=torch.bool, device=device))
+        visual = self.vision_proj(maps.flatten(2).transpose(1, 2))
+        parts.append(visual)
+        masks.append(torch.ones(visual.shape[:2], dtype=torch.bool, device=device))
+        if self.verbalised_facts and facts is not None:
+            room = backbone.max_tokens // 2
+            seqs = [bridge.facts_body(r)[:room] for r in facts.to(torch.long).cpu().numpy()]
+            fact_embeds, fact_mask = self._token_embeddings(seqs, device)
+            parts.append(fact_embeds)
+            masks.append(fact_mask)
+        elif knowledge is not None and self.knowledge_proj is not None:
+            parts.append(self.knowledge_proj(knowledge.tokens))
+            masks.append(knowledge.mask)
+        rows = missions.to(torch.long).cpu().numpy()
+        instructions = [bridge.mission_body(r) + list(bridge.suffix) for r in rows]
+        text, text_mask = self._token_embeddings(instructions, device)
+        parts.append(text)
+        masks.append(text_mask)
+        inputs = torch.cat(parts, 1)
+        mask = torch.cat(masks, 1)
+        limit = backbone.max_tokens
+        inputs, mask = inputs[:, :limit], mask[:, :limit]
+        hidden = backbone.run(None, mask.long(), inputs_embeds=inputs)
+        if self.pooling == "last":
+            last = mask.long().cumsum(1).argmax(1)  # index of the last valid position
+            pooled = hidden[torch.arange(batch, device=device), last]
+        else:
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return self.out(pooled)
+

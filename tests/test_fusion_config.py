@@ -1,0 +1,85 @@
+"""FusionConfig validation (errors that name the fix) and the extractor's observation-space checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from fusion_testing import TINY_BERT, fusion_space, suite_vocab
+from fusiongym.fusion.config import FusionConfig, FusionConfigError
+from fusiongym.fusion.extractor import FusionExtractor
+
+torch.set_num_threads(1)
+
+
+def test_unknown_fusion_names_the_choices() -> None:
+    with pytest.raises(FusionConfigError) as err:
+        FusionConfig(fusion="flim")
+    assert str(err.value) == "unknown fusion 'flim': choose one of concat, film, cross_attention, llm_prefix"
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(vision="resnet"), "unknown vision 'resnet': choose one of cnn, vit, pretrained"),
+    (dict(knowledge="complex"), "choose one of none, transe, rotate, verbalised"),
+    (dict(language_mode="adapters"), "choose one of frozen, lora, full"),
+    (dict(language="none", fusion="llm_prefix"), "set language"),
+    (dict(language="none", knowledge="verbalised"), "choose knowledge transe, rotate or none"),
+    (dict(knowledge="rotate", knowledge_dim=33), "even knowledge_dim"),
+    (dict(hidden_dim=100, num_heads=3), "divisible by num_heads"),
+    (dict(vision="pretrained"), "needs vision_path"),
+    (dict(language_config={"hidden_size": 8}), "needs a 'model_type' key"),
+    (dict(tokenizer="minilm"), "tokenizer is only used with language_config"),
+    (dict(features_dim=0), "features_dim must be a positive int"),
+])
+def test_invalid_configs_say_how_to_fix(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(FusionConfigError, match=None) as err:
+        FusionConfig(**kwargs)
+    assert fragment in str(err.value)
+
+
+def test_validate_catches_edits_after_construction() -> None:
+    config = FusionConfig()
+    config.fusion = "crossattention"
+    with pytest.raises(FusionConfigError, match="cross_attention"):
+        config.validate()
+
+
+def test_dict_round_trip_through_json() -> None:
+    config = FusionConfig(vision="vit", vit_config={"patch_size": 4}, knowledge="rotate", fusion="cross_attention",
+                          language_config=TINY_BERT, tokenizer="minilm", cnn_channels=(4, 8))
+    data = json.loads(json.dumps(config.to_dict()))
+    assert FusionConfig.from_dict(data) == config
+
+
+def test_from_dict_rejects_unknown_fields() -> None:
+    with pytest.raises(FusionConfigError, match="unknown FusionConfig field"):
+        FusionConfig.from_dict({"fusion": "film", "fuson": "film"})
+
+
+def test_extractor_rejects_missing_keys_and_points_to_minigrid_wrapper() -> None:
+    vocab = suite_vocab()
+    space = spaces.Dict({"image": spaces.Box(0, 255, (56, 56, 3), np.uint8)})
+    with pytest.raises(FusionConfigError, match="MiniGridFusionWrapper"):
+        FusionExtractor(space, FusionConfig(language="none"), vocab=vocab)
+
+
+def test_extractor_rejects_a_vocabulary_smaller_than_the_space() -> None:
+    vocab = suite_vocab()
+    space = fusion_space(vocab.size + 50)
+    with pytest.raises(FusionConfigError, match="pass the vocab the env was built with"):
+        FusionExtractor(space, FusionConfig(language="none"), vocab=vocab)
+
+
+def test_extractor_rejects_non_dict_space() -> None:
+    with pytest.raises(FusionConfigError, match="MultiInputPolicy"):
+        FusionExtractor(spaces.Box(0, 1, (3,)), FusionConfig(language="none"))  # type: ignore[arg-type]
+
+
+def test_extractor_accepts_a_config_dict() -> None:
+    vocab = suite_vocab()
+    extractor = FusionExtractor(fusion_space(vocab.size), {"language": "none", "features_dim": 24}, vocab=vocab)
+    assert extractor.features_dim == 24 and extractor.config.language == "none"

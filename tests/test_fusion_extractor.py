@@ -1,0 +1,169 @@
+"""FusionExtractor: every vision × knowledge × fusion combination, each backbone family in the fusion blocks,
+image layouts, gradients, the real MiniLM default, and SB3's ortho-init kept off pretrained weights."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from stable_baselines3.common.preprocessing import preprocess_obs
+
+from fusion_testing import TINY_BERT, TINY_LANGUAGE_CONFIGS, fusion_space, obs_batch, save_tiny_tokenizer, suite_vocab
+from fusiongym.fusion.blocks import LLMPrefixFusion
+from fusiongym.fusion.config import FusionConfig
+from fusiongym.fusion.extractor import FusionExtractor
+
+torch.set_num_threads(1)
+
+SMALL = dict(features_dim=48, hidden_dim=32, cnn_channels=(8, 8, 8), knowledge_dim=16,
+             vit_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+
+
+def _batch(vocab: Any, batch: int = 5, channels_first: bool = True, seed: int = 0) -> dict[str, torch.Tensor]:
+    raw = obs_batch(vocab, batch, seed=seed)
+    if channels_first:
+        raw["image"] = raw["image"].transpose(0, 3, 1, 2)
+    space = fusion_space(vocab.size, (3, 56, 56) if channels_first else (56, 56, 3))
+    obs = {k: torch.as_tensor(v) for k, v in raw.items()}
+    return preprocess_obs(obs, space)  # what SB3 hands the extractor: images / 255, ids as floats
+
+
+@pytest.mark.parametrize("vision, knowledge, fusion", list(itertools.product(
+    ["cnn", "vit"], ["none", "transe", "rotate", "verbalised"], ["concat", "film", "cross_attention", "llm_prefix"])))
+def test_every_combination_gives_features_of_the_right_shape(vision: str, knowledge: str, fusion: str) -> None:
+    vocab = suite_vocab()
+    config = FusionConfig(vision=vision, knowledge=knowledge, fusion=fusion, language_config=TINY_BERT,
+                          tokenizer="minilm", **SMALL)
+    torch.manual_seed(0)
+    extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
+    obs = _batch(vocab)
+    features = extractor(obs)
+    assert features.shape == (5, 48)
+    assert torch.isfinite(features).all()
+    features.sum().backward()
+    vision_grads = [p.grad for p in extractor.vision.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in vision_grads)
+    if knowledge in ("transe", "rotate"):
+        assert extractor.knowledge.entity.weight.grad is not None  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    vocab = suite_vocab()
+    root = tmp_path_factory.mktemp("tok")
+    return {"bert": "minilm", "gpt2": save_tiny_tokenizer(root / "gpt2", "gpt2", vocab),
+            "llama": save_tiny_tokenizer(root / "llama", "llama", vocab),
+            "qwen2": str(root / "gpt2"), "t5": save_tiny_tokenizer(root / "t5", "t5", vocab)}
+
+
+@pytest.mark.parametrize("family, fusion", list(itertools.product(
+    ["gpt2", "llama", "qwen2", "t5"], ["cross_attention", "llm_prefix"])))
+def test_backbone_families_drive_the_fusion_blocks(family: str, fusion: str, tokenizers: dict[str, str]) -> None:
+    vocab = suite_vocab()
+    config = FusionConfig(fusion=fusion, knowledge="verbalised" if fusion == "llm_prefix" else "transe",
+                          language_config=TINY_LANGUAGE_CONFIGS[family], tokenizer=tokenizers[family],
+                          language_mode="lora", lora_rank=2, **SMALL)
+    torch.manual_seed(0)
+    extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
+    features = extractor(_batch(vocab, 3))
+    assert features.shape == (3, 48)
+    features.sum().backward()
+    lora = [p for n, p in extractor.language.named_parameters() if "lora_B" in n]  # type: ignore[union-attr]
+    assert lora and all(p.grad is not None for p in lora)
+    if fusion == "llm_prefix":
+        assert extractor.fusion.pooling == ("mean" if family == "t5" else "last")  # type: ignore[union-attr]
+
+
+def test_llm_prefix_puts_soft_tokens_before_the_instruction() -> None:
+    vocab = suite_vocab()
+    config = FusionConfig(fusion="llm_prefix", knowledge="transe", language_config=TINY_BERT, tokenizer="minilm",
+                          prefix_grid=2, **SMALL)
+    extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
+    seen: dict[str, torch.Tensor] = {}
+    backbone = extractor.language
+    assert backbone is not None and isinstance(extractor.fusion, LLMPrefixFusion)
+    run = backbone.run
+
+    def spy(ids: Any, mask: torch.Tensor, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        if inputs_embeds is not None:
+            seen["embeds"], seen["mask"] = inputs_embeds, mask
+        return run(ids, mask, inputs_embeds=inputs_embeds)
+
+    backbone.run = spy  # type: ignore[method-assign]
+    obs = _batch(vocab, 2)
+    extractor(obs)
+    embed = backbone.input_embeddings()
+    row = obs["mission"][0].long().numpy()
+    instruction = backbone.bridge.mission_ids(row)
+    # [CLS] + 4 visual + 32 fact slots + instruction tokens (+ [SEP])
+    assert torch.allclose(seen["embeds"][0, 0], embed.weight[instruction[0]])
+    start = 1 + 4 + 32
+    body = torch.tensor(instruction[1:])
+    assert torch.allclose(seen["embeds"][0, start:start + len(body)], embed(body))
+    assert seen["mask"][0, 5:37].sum() == (obs["facts"][0].abs().sum(-1) > 0).sum()
+
+
+def test_channel_first_and_channel_last_images_give_the_same_features() -> None:
+    vocab = suite_vocab()
+    config = FusionConfig(language="none", fusion="cross_attention", **SMALL)
+    torch.manual_seed(0)
+    first = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
+    last = FusionExtractor(fusion_space(vocab.size, (56, 56, 3)), config, vocab=vocab)
+    last.load_state_dict(first.state_dict())
+    assert torch.allclose(first(_batch(vocab, 3, True)), last(_batch(vocab, 3, False)), atol=1e-6)
+
+
+def test_features_depend_on_instruction_facts_and_image() -> None:
+    vocab = suite_vocab()
+    torch.manual_seed(0)
+    extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)),
+                                FusionConfig(language_config=TINY_BERT, tokenizer="minilm", **SMALL), vocab=vocab)
+    obs = _batch(vocab, 1)
+    base = extractor(obs)
+    for key, change in [("mission", lambda x: torch.flip(x, (-1,))), ("facts", torch.zeros_like),
+                        ("image", lambda x: 1 - x)]:
+        other = dict(obs)
+        other[key] = change(obs[key])
+        assert not torch.allclose(extractor(other), base), key
+
+
+def test_empty_missions_and_no_facts_stay_finite() -> None:
+    vocab = suite_vocab()
+    obs = _batch(vocab, 2)
+    obs["mission"] = torch.zeros_like(obs["mission"])
+    obs["facts"] = torch.zeros_like(obs["facts"])
+    for fusion in ("concat", "film", "cross_attention", "llm_prefix"):
+        config = FusionConfig(fusion=fusion, knowledge="verbalised", language_config=TINY_BERT, tokenizer="minilm",
+                              **SMALL)
+        extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
+        assert torch.isfinite(extractor(obs)).all(), fusion
+
+
+def test_default_config_uses_the_packaged_minilm_and_survives_sb3_ortho_init() -> None:
+    from stable_baselines3 import PPO
+
+    from fusion_testing import SyntheticFusionEnv
+
+    vocab = suite_vocab()
+    env = SyntheticFusionEnv(vocab)
+    model = PPO("MultiInputPolicy", env, n_steps=16, batch_size=16, seed=0,
+                policy_kwargs=dict(features_extractor_class=FusionExtractor,
+                                   features_extractor_kwargs=dict(config=FusionConfig(), vocab=vocab)))
+    extractor = model.policy.features_extractor
+    assert extractor.language.pretrained and extractor.language.hidden_size == 384
+    from safetensors.torch import load_file
+
+    from fusiongym.fusion.language import resolve_source
+
+    original = load_file(str(Path(resolve_source("minilm")[0]) / "model.safetensors"))
+    weights = extractor.language.model.state_dict()
+    query = next(k for k in weights if k.endswith("layer.0.attention.self.query.weight"))
+    assert torch.equal(weights[query], original[next(k for k in original if k.endswith(query))])
+    # SB3 did re-initialise our own layers (ortho_init), just not the pretrained backbone
+    assert extractor.fusion.out[0].bias.abs().sum() == 0
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(int(action))

@@ -1,0 +1,68 @@
+"""Vision encoders: CNN and ViT shapes, a pretrained model from a local folder, image layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fusiongym.fusion.config import FusionConfig, FusionConfigError
+from fusiongym.fusion.vision import CNNEncoder, HFVisionEncoder, build_vision_encoder
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("size", [56, 64, 40, 7])
+def test_cnn_gives_pooled_vector_and_grid_tokens_for_any_size(size: int) -> None:
+    encoder = CNNEncoder(3, (8, 16, 16), grid=7)
+    out = encoder(torch.rand(2, 3, size, size))
+    assert out.pooled.shape == (2, 16)
+    assert out.tokens.shape == (2, 49, 16)
+    assert out.maps.shape == (2, 16, 7, 7)
+    # tokens are the map, row-major; pooled is their mean
+    assert torch.allclose(out.tokens[:, 8], out.maps[:, :, 1, 1])
+    assert torch.allclose(out.pooled, out.tokens.mean(1), atol=1e-6)
+
+
+def test_cnn_is_one_token_per_tile_for_a_56px_view() -> None:
+    torch.manual_seed(0)
+    encoder = CNNEncoder(3, (4, 4, 4), grid=7)
+    image = torch.zeros(1, 3, 56, 56)
+    base = encoder(image).maps
+    image[..., 48:56, 0:8] = 1.0  # bottom-left tile only
+    changed = (encoder(image).maps - base).abs().sum(1)[0]
+    assert changed[6, 0] > 0
+    assert changed[4:, :3].sum() > 0.9 * changed.sum()  # the change stays around that tile
+
+
+def test_vit_from_config_gives_patch_tokens() -> None:
+    config = FusionConfig(vision="vit", vit_config=dict(patch_size=8, hidden_size=32, num_hidden_layers=1,
+                                                        num_attention_heads=2, intermediate_size=32))
+    encoder = build_vision_encoder(config, image_size=56)
+    out = encoder(torch.rand(3, 3, 56, 56))
+    assert out.tokens.shape == (3, 49, 32) and out.pooled.shape == (3, 32)
+
+
+def test_vit_patch_size_must_divide_image() -> None:
+    with pytest.raises(FusionConfigError, match="patch_size"):
+        build_vision_encoder(FusionConfig(vision="vit", vit_config={"patch_size": 5}), image_size=56)
+
+
+def test_pretrained_vision_model_from_a_local_folder(tmp_path: Path) -> None:
+    from transformers import ViTConfig, ViTModel
+
+    saved = ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=16), add_pooling_layer=False)
+    saved.save_pretrained(tmp_path / "vit")
+    config = FusionConfig(vision="pretrained", vision_path=str(tmp_path / "vit"), vision_grid=4)
+    encoder = build_vision_encoder(config, image_size=56)
+    assert isinstance(encoder, HFVisionEncoder)
+    assert encoder.image_size == 32  # 56 px views are resized to the model's size
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(tensor, encoder.model.state_dict()[name]), name
+    out = encoder(torch.rand(2, 3, 56, 56))
+    assert out.tokens.shape == (2, 16, 16)
+    assert not any(p.requires_grad for p in encoder.model.parameters())  # freeze_vision=True by default
+    encoder.train()
+    assert not encoder.model.training
