@@ -136,6 +136,16 @@ class Simulation:
     def oracle_action(self, b: int, use_facts: bool) -> int:
         return oracle_action(self.batch, b, self.level, self.episodes[b], use_facts)
 
+    def symbolic_states(self) -> list[bytes]:
+        """Per world, the observation as compact bytes: view tile ids, carried sprite, mission and fact ids."""
+        batch = self.batch
+        view = batch.ego_tiles()
+        held = np.where(batch.carrying >= 0, batch.obj_tile[batch._rows, batch.carrying], -1).astype(np.int16)
+        return [
+            view[b].tobytes() + held[b].tobytes() + batch.mission[b].tobytes() + batch.facts[b].tobytes()
+            for b in range(batch.batch_size)
+        ]
+
     def frame(self, b: int) -> np.ndarray:
         """Top-down RGB frame of world ``b`` with the instruction (and the facts) drawn beside it."""
         batch, p = self.batch, self.batch.pad
@@ -227,6 +237,11 @@ class FusionEnv(gym.Env):
     def describe_view(self) -> str:
         """A text description of what the agent sees (for language-model agents)."""
         return describe_view(self._sim, 0)
+
+    def symbolic_state(self) -> bytes:
+        """A compact, hashable key of what the agent observes, for tabular agents: the egocentric view as tile
+        ids, the carried object's sprite, the mission ids and the fact ids."""
+        return self._sim.symbolic_states()[0]
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs = self._sim.observation()
@@ -340,6 +355,10 @@ class FusionVectorEnv(gym.vector.VectorEnv):
         if self.render_mode == "rgb_array":
             return tuple(self._sim.frame(i) for i in range(self.num_envs))
         return None
+
+    def symbolic_states(self) -> list[bytes]:
+        """Every world's ``FusionEnv.symbolic_state``."""
+        return self._sim.symbolic_states()
 
     def oracle_actions(self, use_facts: bool = True) -> np.ndarray:
         """The oracle's next action in every world."""

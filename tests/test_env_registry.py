@@ -167,3 +167,16 @@ def test_import_does_not_import_torch() -> None:
 def test_import_fusiongym_registers() -> None:
     assert fusiongym.__version__
     assert "fusiongym/GoTo-v0" in gym.registry
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_symbolic_state_tracks_observation(env_id: str) -> None:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    first = env.unwrapped.symbolic_state()
+    assert isinstance(first, bytes) and first == env.unwrapped.symbolic_state()
+    env.step(0)  # turning left changes the view
+    assert env.unwrapped.symbolic_state() != first
+    vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    vec.reset(seed=0)
+    assert vec.unwrapped.symbolic_states()[0] == first
