@@ -10,6 +10,13 @@ from fusiongym.envs.registration import REGISTRATIONS, env_ids, register_envs
 
 register_envs()
 
+try:  # the multi-agent ids, where PettingZoo is installed (pip install "fusiongym[multiagent]")
+    from fusiongym.envs.multiagent_registration import register_multiagent_envs
+except ImportError:
+    pass
+else:
+    register_multiagent_envs()
+
 
 def __getattr__(name: str):
     # The env classes are imported on first use, so `import fusiongym` stays fast.
