@@ -43,3 +43,102 @@ def test_record_writes_a_gif(tmp_path: Path) -> None:
 def test_bad_input_is_a_clear_error(args: list[str], message: str) -> None:
     out = fusiongym(*args)
     assert out.returncode == 2 and message in out.stderr
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# train / eval / record / leaderboard / demo through the entry point, with tiny budgets
+# ------------------------------------------------------------------------------------------------------------------
+
+TINY_PPO = ["--hp", "n_envs=4", "--hp", "n_steps=32", "--hp", "batch_size=64", "--hp", "n_epochs=1"]
+
+
+def fusiongym_home(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    import os
+
+    exe = shutil.which("fusiongym")
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "fusiongym.training.cli", *args]
+    env = {**os.environ, "FUSIONGYM_HOME": str(tmp_path / "home"), "WANDB_MODE": "disabled"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+
+
+def test_every_command_and_option_has_help() -> None:
+    import argparse
+
+    from fusiongym.training.cli import build_parser
+
+    def undocumented(parser: argparse.ArgumentParser, path: list[str]):
+        assert parser.description, f"`fusiongym {' '.join(path)}` has no description"
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from undocumented(sub, [*path, name])
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                yield " ".join([*path, *(action.option_strings or [action.dest])])
+
+    assert list(undocumented(build_parser(), [])) == []
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["leaderboard", "export", "--help"])
+    assert exit_.value.code == 0
+
+
+def test_train_eval_record_submit_show_export(tmp_path: Path) -> None:
+    import json
+
+    run = tmp_path / "run"
+    out = fusiongym_home(tmp_path, "train", "--env", "fusiongym/GoTo-v0", "--algo", "ppo", "--policy", "sb3_default",
+                         "--timesteps", "256", "--run-dir", str(run), "--wandb", *TINY_PPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained 256 steps" in out.stdout and "step/s" in out.stderr  # the progress bar
+    config = (run / "config.yaml").read_text()
+    assert "n_steps: 32" in config and "learning_rate" in config  # resolved: YAML defaults + overrides
+    assert (run / "logs" / "segment-0" / "progress.csv").is_file() and (run / "learning_curve.png").is_file()
+    assert any((run / "logs" / "segment-0").glob("events.out.tfevents.*"))
+
+    out = fusiongym_home(tmp_path, "eval", str(run), "--episodes", "20", "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads(out.stdout)
+    rate = metrics["success_rate"]
+    assert metrics["split"] == "test" and metrics["episodes"] == 20 and rate["low"] <= rate["value"] <= rate["high"]
+    assert metrics["actions"] == "sampled"
+    repeat = fusiongym_home(tmp_path, "eval", str(run), "--episodes", "20", "--json")
+    assert json.loads(repeat.stdout) == metrics  # sampled actions, seeded: the same numbers every time
+    episodes = (run / "episodes-test.jsonl").read_text().splitlines()
+    assert len(episodes) == 20 and {"seed", "success", "return", "length"} <= set(json.loads(episodes[0]))
+
+    out = fusiongym_home(tmp_path, "record", str(run), "--episodes", "1")
+    assert out.returncode == 0 and (run / "episodes-train.gif").is_file(), out.stderr[-2000:]
+
+    db = tmp_path / "board.sqlite"
+    out = fusiongym_home(tmp_path, "leaderboard", "submit", str(run), "--db", str(db), "--name", "tiny-ppo")
+    assert out.returncode == 0 and "submitted 'tiny-ppo'" in out.stdout, out.stderr[-2000:]
+    again = fusiongym_home(tmp_path, "leaderboard", "submit", str(run), "--db", str(db), "--name", "tiny-ppo")
+    assert again.returncode == 2 and "already has a test-split result" in again.stderr
+    shown = fusiongym_home(tmp_path, "leaderboard", "show", "--db", str(db))
+    assert shown.returncode == 0 and "tiny-ppo" in shown.stdout and "fusiongym/GoTo-v0 (test split)" in shown.stdout
+    out = fusiongym_home(tmp_path, "leaderboard", "export", "--db", str(db), "--out", str(tmp_path / "export"))
+    assert out.returncode == 0
+    assert "tiny-ppo" in (tmp_path / "export" / "leaderboard.html").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--env", "fusiongym/Nope-v0", "--algo", "ppo"], "unknown env id"),
+    (["train", "--env", "fusiongym/GoTo-v0", "--algo", "ppo", "--hp", "lerning_rate=0.1"],
+     "did you mean 'learning_rate'"),
+    (["train", "--env", "fusiongym/GoTo-v0", "--algo", "qlearning", "--policy", "fusion"], "choose one of tabular"),
+    (["eval", "no-such-run"], "does not exist"),
+    (["leaderboard", "submit", "--json", "missing.json"], "not a readable JSON submission"),
+])
+def test_training_commands_give_clear_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    out = fusiongym_home(tmp_path, *args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+
+
+def test_demo_with_a_tiny_budget_ends_with_the_leaderboard(tmp_path: Path) -> None:
+    """The main job end to end, with the fusion policy (safetensors save and load included)."""
+    db = tmp_path / "board.sqlite"
+    out = fusiongym_home(tmp_path, "demo", "--policy", "fusion", "--timesteps", "128", "--episodes", "10", "--db",
+                         str(db), "--no-progress", *TINY_PPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    board = out.stdout[out.stdout.index("[5/5]"):]
+    assert "→ demo-GoTo-v0-ppo-fusion-s0-" in board and "random" in board and "oracle" in board
+    assert list((tmp_path / "runs").glob("demo-*/episodes-test.gif"))

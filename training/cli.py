@@ -1,63 +1,369 @@
-"""The ``fusiongym`` command."""
+"""The ``fusiongym`` command: list envs, train, evaluate, record, the leaderboard, and the demo (the main job).
+
+    fusiongym envs
+    fusiongym train --env fusiongym/GoTo-v0 --algo ppo --policy fusion --timesteps 50000 --seed 0
+    fusiongym train --resume runs/GoTo-v0-ppo-fusion-s0-20260101-120000
+    fusiongym eval RUN --split test --episodes 100 [--json]
+    fusiongym record RUN --episodes 3
+    fusiongym leaderboard submit RUN | show | export --out leaderboard/
+    fusiongym demo
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
 
 import gymnasium as gym
+from fusiongym.envs import REGISTRATIONS, env_ids
 
-from fusiongym.envs import REGISTRATIONS
+#: The demo: the level, the agent and the budget (sized for a 2-core laptop; see README). The agent is PPO with
+#: SB3's own CombinedExtractor (NatureCNN on the pixels, the instruction and fact ids flattened): the default fusion
+#: policy (IMPALA CNN + MiniLM + TransE + FiLM) trains at ~40-120 steps/s on 2 cores, too slow to reach a meaningful
+#: success rate within the demo's 15 minutes; `fusiongym demo --policy fusion` runs it through the same pipeline.
+DEMO_ENV = "fusiongym/GoTo-v0"
+DEMO_ALGO = "ppo"
+DEMO_POLICY = "sb3_default"
+DEMO_TIMESTEPS = 50_000
 
 
-def _cmd_envs(args: argparse.Namespace) -> int:
+class CommandError(Exception):
+    """A user error: printed as ``error: ...`` with exit status 2."""
+
+
+def _check_env_id(env_id: str) -> None:
+    if env_id not in gym.registry or not env_id.startswith("fusiongym/"):
+        raise CommandError(f"unknown env id {env_id!r}; run `fusiongym envs` to list them ({', '.join(env_ids())})")
+
+
+def _leaderboard(args: argparse.Namespace):
+    from fusiongym.training.leaderboard import Leaderboard
+
+    return Leaderboard(args.db)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
     width = max(len(r.id) for r in REGISTRATIONS)
     for reg in REGISTRATIONS:
         print(f"{reg.id:{width}}  {reg.description}")
     return 0
 
 
-def _cmd_record(args: argparse.Namespace) -> int:
-    from fusiongym.training.recording import blind_oracle_policy, oracle_policy, random_policy_factory, record_episodes
+def cmd_train(args: argparse.Namespace) -> int:
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.train import default_run_name, train
 
-    if args.env not in gym.registry:
-        known = ", ".join(r.id for r in REGISTRATIONS)
-        print(f"error: unknown env id {args.env!r}; run `fusiongym envs` to list them ({known})", file=sys.stderr)
-        return 2
-    policy = {"oracle": oracle_policy, "blind-oracle": blind_oracle_policy}.get(args.agent) or random_policy_factory(
-        args.seed
-    )
-    stats = record_episodes(args.env, policy, args.out, episodes=args.episodes, seed=args.seed, split=args.split)
-    print(
-        f"wrote {args.out}: {args.episodes} episodes of {args.agent} on {args.env} ({args.split} split), "
-        f"success {stats['success_rate']:.0%}, mean length {stats['mean_length']:.1f} steps"
-    )
+    if args.resume:
+        result = train(None, Path(args.resume), resume=True, progress=not args.no_progress, threads=args.threads,
+                       trust_pickle=args.trust_pickle)
+    else:
+        if not args.env or not args.algo:
+            raise CommandError("train needs --env and --algo (or --resume RUN); see `fusiongym train --help`")
+        _check_env_id(args.env)
+        policy = args.policy or ("tabular" if args.algo == "qlearning" else "fusion")
+        config = build_run_config(args.env, args.algo, policy, seed=args.seed, timesteps=args.timesteps,
+                                  overrides=args.hp, hyperparams_file=args.hyperparams,
+                                  checkpoint_every=args.checkpoint_every, wandb=args.wandb)
+        run_dir = Path(args.run_dir) if args.run_dir else Path(args.runs_dir) / default_run_name(config)
+        print(f"run folder: {run_dir}", flush=True)
+        result = train(config, run_dir, progress=not args.no_progress, threads=args.threads)
+    print(f"trained {result.num_timesteps} steps in {result.wall_time_s:.0f} s -> {result.run_dir}", flush=True)
     return 0
+
+
+def _print_eval(result, label: str) -> None:
+    mode = f", {result.actions} actions" if result.actions in ("sampled", "greedy") else ""
+    print(f"{label} on {result.env_id} ({result.split} split, {result.episodes} episodes, fixed seeds{mode}):")
+    print(f"  success rate  {result.success_rate}")
+    print(f"  mean return   {result.mean_return}")
+    print(f"  mean length   {result.mean_length}")
+    print("  (value [95% bootstrap interval])")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from fusiongym.training.evaluation import evaluate, write_eval
+    from fusiongym.training.runs import builtin_policy, evaluate_run
+
+    if args.run:
+        result = evaluate_run(Path(args.run), split=args.split, episodes=args.episodes,
+                              trust_pickle=args.trust_pickle, progress=not args.json,
+                              deterministic=args.deterministic)
+        label = Path(args.run).name
+    else:
+        if not args.agent or not args.env:
+            raise CommandError("eval needs a RUN folder, or --agent and --env; see `fusiongym eval --help`")
+        _check_env_id(args.env)
+        result = evaluate(builtin_policy(args.agent, args.seed), args.env, split=args.split, episodes=args.episodes,
+                          progress=not args.json)
+        label = args.agent
+        if args.out:
+            write_eval(result, Path(args.out))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_eval(result, label)
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from fusiongym.training.recording import record_episodes
+    from fusiongym.training.runs import builtin_policy, load_run_policy
+
+    if args.run:
+        policy, config = load_run_policy(Path(args.run), trust_pickle=args.trust_pickle)
+        env_id, who, env_kwargs = config.env_id, Path(args.run).name, config.env_kwargs
+        out = Path(args.out) if args.out else Path(args.run) / f"episodes-{args.split}.gif"
+    else:
+        env_id = args.env or "fusiongym/Fetch-v0"
+        _check_env_id(env_id)
+        policy, who, env_kwargs = builtin_policy(args.agent or "oracle", args.seed), args.agent or "oracle", {}
+        out = Path(args.out or "fusiongym_episodes.gif")
+    stats = record_episodes(env_id, policy, out, episodes=args.episodes, seed=args.seed, split=args.split,
+                            **env_kwargs)
+    print(f"wrote {out}: {args.episodes} episodes of {who} on {env_id} ({args.split} split), "
+          f"success {stats['success_rate']:.0%}, mean length {stats['mean_length']:.1f} steps")
+    return 0
+
+
+def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
+    from fusiongym.training.leaderboard import Submission, SubmissionError
+    from fusiongym.training.runs import submission_from_run
+
+    if args.json_file:
+        try:
+            data = json.loads(Path(args.json_file).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise SubmissionError(f"{args.json_file} is not a readable JSON submission ({err})") from None
+        submission = Submission.from_dict(data, where=args.json_file)
+    elif args.run:
+        submission = submission_from_run(Path(args.run), split=args.split, name=args.name)
+    else:
+        raise CommandError("leaderboard submit needs a RUN folder or --json FILE")
+    board = _leaderboard(args)
+    number = board.submit(submission)
+    print(f"submitted {submission.agent!r} on {submission.env_id} ({submission.split} split) as #{number} to "
+          f"{board.path}")
+    return 0
+
+
+def cmd_leaderboard_show(args: argparse.Namespace) -> int:
+    from fusiongym.training.leaderboard import render_text
+
+    board = _leaderboard(args)
+    rows = board.submissions(env_id=args.env, split=args.split)
+    print(f"leaderboard {board.path}")
+    print(render_text(rows, highlight=getattr(args, "highlight", None)))
+    return 0
+
+
+def cmd_leaderboard_export(args: argparse.Namespace) -> int:
+    from fusiongym.training.leaderboard import export
+
+    board = _leaderboard(args)
+    for path in export(board.submissions(split=args.split), Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train the demo agent, evaluate it on the test split, record a GIF, submit it and print the leaderboard."""
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.evaluation import evaluate
+    from fusiongym.training.leaderboard import DuplicateSubmissionError, render_text
+    from fusiongym.training.recording import record_episodes
+    from fusiongym.training.runs import (
+        builtin_policy,
+        evaluate_run,
+        load_run_policy,
+        submission_from_eval,
+        submission_from_run,
+    )
+    from fusiongym.training.train import default_run_name, train
+
+    started = time.time()
+    config = build_run_config(args.env, DEMO_ALGO, args.policy, seed=args.seed, timesteps=args.timesteps,
+                              overrides=args.hp, checkpoint_every=max(args.timesteps // 5, 1))
+    run_dir = Path(args.runs_dir) / ("demo-" + default_run_name(config))
+    print(f"[1/5] training {DEMO_ALGO}-{args.policy} on {config.env_id} for {config.total_timesteps} steps "
+          f"-> {run_dir}", flush=True)
+    train(config, run_dir, progress=not args.no_progress, threads=args.threads)
+    print(f"[2/5] evaluating on the test split ({args.episodes} episodes, fixed seeds)", flush=True)
+    result = evaluate_run(run_dir, split="test", episodes=args.episodes, progress=not args.no_progress)
+    _print_eval(result, run_dir.name)
+    print("[3/5] recording 3 test episodes", flush=True)
+    policy, _ = load_run_policy(run_dir)
+    gif = run_dir / "episodes-test.gif"
+    record_episodes(config.env_id, policy, gif, episodes=3, seed=0, split="test", progress=not args.no_progress)
+    print(f"  wrote {gif}")
+    print("[4/5] submitting to the leaderboard, with the random and oracle references", flush=True)
+    board = _leaderboard(args)
+    board.submit(submission_from_run(run_dir, split="test"))
+    for name in ("random", "oracle"):  # the references the new entry is read against, once per database
+        reference = evaluate(builtin_policy(name), config.env_id, split="test", episodes=args.episodes,
+                             progress=False)
+        try:
+            board.submit(submission_from_eval(reference.to_dict(with_episodes=True), agent=name, algo=name,
+                                              policy=name))
+        except DuplicateSubmissionError:
+            pass
+    print(f"[5/5] the leaderboard ({board.path})", flush=True)
+    print(render_text(board.submissions(env_id=config.env_id, split="test"), highlight=run_dir.name))
+    print(f"\ndemo finished in {time.time() - started:.0f} s; run folder {run_dir} (learning_curve.png, "
+          f"episodes-test.gif, eval-test.json)")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The parser
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default=None, help="leaderboard database (default: $FUSIONGYM_HOME/leaderboard.sqlite,"
+                        " FUSIONGYM_HOME defaulting to ~/.fusiongym)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fusiongym",
-        description="Environments where an agent fuses an instruction, RGB pixels and knowledge-graph facts.",
-    )
+        description="Environments where an agent fuses an instruction, RGB pixels and knowledge-graph facts; "
+                    "train, evaluate, record and compare agents on them.",
+        epilog="Run `fusiongym COMMAND --help` for a command's options. Start with `fusiongym demo`.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    envs = commands.add_parser("envs", help="list every registered env id with a one-line description")
-    envs.set_defaults(run=_cmd_envs)
-    record = commands.add_parser("record", help="write a GIF of episodes, instruction and facts drawn beside the map")
-    record.add_argument("--env", default="fusiongym/Fetch-v0", help="env id (see `fusiongym envs`)")
-    record.add_argument("--agent", choices=["oracle", "blind-oracle", "random"], default="oracle",
+
+    envs = commands.add_parser("envs", help="list every registered env id with a one-line description",
+                               description="List every registered env id with a one-line description.")
+    envs.set_defaults(handler=cmd_envs)
+
+    train = commands.add_parser(
+        "train", help="train an agent into a run folder (checkpoints, logs, learning curve)",
+        description="Train an agent into a run folder. Hyperparameters come from configs/<algo>.yml (the "
+                    "'default' entry, then the env's entry), then --hp overrides; the resolved config is saved as "
+                    "config.yaml in the run folder.")
+    train.add_argument("--env", help="env id (see `fusiongym envs`)")
+    train.add_argument("--algo", choices=["ppo", "dqn", "recurrent_ppo", "qlearning"], help="learning algorithm")
+    train.add_argument("--policy", choices=["fusion", "cnn", "sb3_default", "tabular"],
+                       help="fusion (language + knowledge + vision, the default for SB3 algorithms), cnn (vision "
+                            "only), sb3_default (SB3's CombinedExtractor), tabular (Q-learning's table)")
+    train.add_argument("--timesteps", type=int, help="total environment steps (default: n_timesteps of the config)")
+    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a hyperparameter, e.g. --hp learning_rate=3e-4 --hp fusion.fusion=concat")
+    train.add_argument("--hyperparams", type=Path, help="hyperparameter YAML (default: configs/<algo>.yml)")
+    train.add_argument("--runs-dir", default="runs", help="where new run folders go (default: runs/)")
+    train.add_argument("--run-dir", help="exact run folder (default: runs/<env>-<algo>-<policy>-s<seed>-<time>)")
+    train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default: a tenth of the "
+                       "budget); a killed run loses at most this many steps")
+    train.add_argument("--resume", metavar="RUN", help="continue RUN to its total budget from its last checkpoint")
+    train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline unless WANDB_MODE says "
+                       "otherwise)")
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    train.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip this run did not write")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser(
+        "eval", help="evaluate a run (or a built-in agent) on fixed seeds, with 95%% bootstrap intervals",
+        description="Evaluate a trained run (or --agent oracle|blind-oracle|random on --env) on the split's fixed "
+                    "seeds. Writes eval-<split>.json and episodes-<split>.jsonl into the run folder.")
+    evaluate.add_argument("run", nargs="?", help="a run folder made by `fusiongym train`")
+    evaluate.add_argument("--agent", choices=["oracle", "blind-oracle", "random"], help="a built-in agent instead")
+    evaluate.add_argument("--env", help="env id for --agent")
+    evaluate.add_argument("--split", choices=["train", "test"], default="test", help="which split's worlds and "
+                          "fixed seeds (default test, the leaderboard's)")
+    evaluate.add_argument("--episodes", type=int, default=100, help="episodes (default 100, the protocol's)")
+    evaluate.add_argument("--seed", type=int, default=0, help="the random agent's seed")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--out", help="with --agent: folder for eval-<split>.json and episodes-<split>.jsonl")
+    evaluate.add_argument("--deterministic", action="store_true", help="take the policy's most likely action "
+                          "(default: sample from it, seeded, as RL Zoo does for grid worlds)")
+    evaluate.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip the run did not write")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    record = commands.add_parser(
+        "record", help="write a GIF of episodes, instruction and facts drawn beside the map",
+        description="Write a GIF of a run's agent (or a built-in agent) playing episodes, with the instruction "
+                    "and the facts drawn beside the map.")
+    record.add_argument("run", nargs="?", help="a run folder (default: a built-in --agent)")
+    record.add_argument("--env", help="env id for --agent (default fusiongym/Fetch-v0)")
+    record.add_argument("--agent", choices=["oracle", "blind-oracle", "random"],
                         help="who acts: the oracle reading the facts, the oracle without them, or random")
-    record.add_argument("--episodes", type=int, default=3)
-    record.add_argument("--split", choices=["train", "test"], default="train")
-    record.add_argument("--seed", type=int, default=0)
-    record.add_argument("--out", default="fusiongym_episodes.gif", help="where to write the GIF")
-    record.set_defaults(run=_cmd_record)
+    record.add_argument("--episodes", type=int, default=3, help="episodes to record (default 3)")
+    record.add_argument("--split", choices=["train", "test"], default="train", help="split (default train)")
+    record.add_argument("--seed", type=int, default=0, help="first episode seed")
+    record.add_argument("--out", help="GIF path (default: RUN/episodes-<split>.gif or fusiongym_episodes.gif)")
+    record.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip the run did not write")
+    record.set_defaults(handler=cmd_record)
+
+    board = commands.add_parser("leaderboard", help="submit to, show or export the leaderboard database",
+                                description="The leaderboard: an SQLite database of evaluated agents.")
+    board_commands = board.add_subparsers(dest="leaderboard_command", required=True, metavar="ACTION")
+    submit = board_commands.add_parser("submit", help="submit an evaluated run (or a JSON submission)",
+                                       description="Submit a run's eval-<split>.json (run `fusiongym eval RUN` "
+                                                   "first) or a JSON submission file.")
+    submit.add_argument("run", nargs="?", help="an evaluated run folder")
+    submit.add_argument("--json", dest="json_file", help="a JSON submission file instead of a run")
+    submit.add_argument("--split", choices=["train", "test"], default="test", help="which evaluation of the run "
+                        "to submit (default test)")
+    submit.add_argument("--name", help="agent name (default: the run folder's name)")
+    _add_db(submit)
+    submit.set_defaults(handler=cmd_leaderboard_submit)
+    show = board_commands.add_parser("show", help="print the leaderboard", description="Print the leaderboard.")
+    show.add_argument("--env", help="only this env id")
+    show.add_argument("--split", choices=["train", "test"], help="only this split")
+    _add_db(show)
+    show.set_defaults(handler=cmd_leaderboard_show)
+    export = board_commands.add_parser("export", help="write leaderboard.md, .csv and .html",
+                                       description="Write leaderboard.md, leaderboard.csv and leaderboard.html "
+                                                   "(sortable table and bar chart).")
+    export.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard/)")
+    export.add_argument("--split", choices=["train", "test"], help="only this split")
+    _add_db(export)
+    export.set_defaults(handler=cmd_leaderboard_export)
+
+    demo = commands.add_parser(
+        "demo", help="the main job: train, evaluate, record, submit and show the leaderboard (minutes on 2 cores)",
+        description=f"Train {DEMO_ALGO.upper()} with the {DEMO_POLICY} policy on {DEMO_ENV} (train split, "
+                    f"{DEMO_TIMESTEPS:,} steps), evaluate it on the test split's fixed seeds, record a GIF, submit it to the local leaderboard "
+                    "(with random and oracle references) and print the leaderboard.")
+    demo.add_argument("--env", default=DEMO_ENV, help=f"env id (default {DEMO_ENV})")
+    demo.add_argument("--policy", choices=["sb3_default", "fusion", "cnn"], default=DEMO_POLICY,
+                      help=f"the PPO policy (default {DEMO_POLICY}: the fastest to learn on 2 cores)")
+    demo.add_argument("--timesteps", type=int, default=DEMO_TIMESTEPS, help=f"budget (default {DEMO_TIMESTEPS})")
+    demo.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    demo.add_argument("--episodes", type=int, default=100, help="test episodes (default 100)")
+    demo.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyperparameter override")
+    demo.add_argument("--runs-dir", default="runs", help="where the run folder goes (default: runs/)")
+    demo.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_db(demo)
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fusiongym.training.config import ConfigError
+    from fusiongym.training.leaderboard import SubmissionError
+    from fusiongym.training.train import RunFolderError
+
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.handler(args)
+    except (CommandError, ConfigError, RunFolderError, SubmissionError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (a run resumes from its last checkpoint with `fusiongym train --resume RUN`)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

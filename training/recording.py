@@ -1,56 +1,55 @@
-"""Rollouts of a policy written as GIFs: the top-down frame with the instruction and the facts beside it."""
+"""Rollouts of a policy written as GIFs: the top-down frame with the instruction and the facts beside it.
+
+Episodes are played by the same :class:`~fusiongym.training.evaluation.BatchPolicy` objects that evaluation uses
+(oracle, random, a trained run's agent), in a native vector env of one world.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from fusiongym.training.evaluation import BatchPolicy
 
 import fusiongym  # noqa: F401  (registers the ids)
 
-Policy = Callable[[gym.Env, dict], int]
 
+def record_episodes(env_id: str, policy: BatchPolicy, out: str | Path, episodes: int = 3, seed: int = 0,
+                    fps: int = 6, progress: bool = True, **env_kwargs: Any) -> dict[str, float]:
+    """Play ``episodes`` episodes (seeds ``seed``, ``seed + 1``, …) and write them to ``out`` as a GIF.
 
-def oracle_policy(env: gym.Env, obs: dict) -> int:
-    return env.unwrapped.oracle_action(use_facts=True)
-
-
-def blind_oracle_policy(env: gym.Env, obs: dict) -> int:
-    return env.unwrapped.oracle_action(use_facts=False)
-
-
-def random_policy_factory(seed: int) -> Policy:
-    rng = np.random.default_rng(seed)
-    return lambda env, obs: int(rng.integers(env.action_space.n))
-
-
-def record_episodes(
-    env_id: str, policy: Policy, out: str | Path, episodes: int = 3, seed: int = 0, fps: int = 6, **env_kwargs
-) -> dict[str, float]:
-    """Play ``episodes`` episodes with ``policy`` and write them to ``out`` (a GIF); returns success and length."""
+    Returns the success rate, mean length and frame count. The GIF is written to a temp file and renamed, so a
+    half-written file never sits under the user's name.
+    """
     import imageio.v3 as iio
     from tqdm import tqdm
 
-    env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
+    vector_env = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point", render_mode="rgb_array",
+                              **env_kwargs)
     frames, wins, lengths = [], 0, []
-    for episode in tqdm(range(episodes), desc=f"recording {env_id}", unit="episode"):
-        obs, _ = env.reset(seed=seed + episode)
-        frames.append(env.render())
+    for episode in tqdm(range(episodes), desc=f"recording {env_id}", unit="episode", disable=not progress):
+        observations, _ = vector_env.reset(seed=[seed + episode])
+        policy.reset(1)
+        frames.append(vector_env.render()[0])
+        episode_start = np.ones(1, dtype=bool)
         steps = 0
         while True:
-            obs, _, terminated, truncated, info = env.step(policy(env, obs))
+            actions = policy.act(observations, vector_env, episode_start)
+            observations, _, terminated, truncated, infos = vector_env.step(actions)
+            episode_start[:] = False
             steps += 1
-            frames.append(env.render())
-            if terminated or truncated:
-                wins += bool(info["success"])
+            frames.append(vector_env.render()[0])  # the world keeps its final state until the next step
+            if terminated[0] or truncated[0]:
+                wins += bool(infos["success"][0])
                 lengths.append(steps)
                 frames += [frames[-1]] * fps  # hold the last frame for a second
                 break
+    vector_env.close()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
     iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
-    tmp.replace(out)  # never leave a half-written file under the user's name
+    tmp.replace(out)
     return {"success_rate": wins / episodes, "mean_length": float(np.mean(lengths)), "frames": len(frames)}

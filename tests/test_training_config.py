@@ -1,0 +1,86 @@
+"""Hyperparameter YAML files, --hp overrides and the resolved RunConfig: merges and errors that name the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fusiongym.envs import env_ids
+from fusiongym.training.config import (
+    ALGOS,
+    ConfigError,
+    RunConfig,
+    build_run_config,
+    default_config_dir,
+    parse_overrides,
+    resolve_hyperparams,
+)
+
+POLICY = {"ppo": "fusion", "dqn": "cnn", "recurrent_ppo": "fusion", "qlearning": "tabular"}
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_shipped_configs_resolve_for_every_registered_env(algo: str) -> None:
+    for env_id in env_ids():
+        config = build_run_config(env_id, algo, POLICY[algo])
+        assert config.env_id == env_id and config.total_timesteps > 0
+        assert config.hyperparams_file == str(default_config_dir() / f"{algo}.yml")
+
+
+def test_env_entry_merges_over_default_and_overrides_come_last(tmp_path: Path) -> None:
+    path = tmp_path / "ppo.yml"
+    path.write_text("default:\n  n_steps: 64\n  learning_rate: 0.001\n  fusion: {fusion: film, hidden_dim: 64}\n"
+                    "fusiongym/GoTo-v0:\n  n_steps: 32\n  fusion: {hidden_dim: 32}\n")
+    hyperparams, _ = resolve_hyperparams("ppo", "fusion", "fusiongym/GoTo-v0", ["learning_rate=3e-4",
+                                                                               "fusion.fusion=concat"], path)
+    assert hyperparams["n_steps"] == 32
+    assert hyperparams["learning_rate"] == pytest.approx(3e-4)
+    assert hyperparams["fusion"] == {"fusion": "concat", "hidden_dim": 32}
+    other, _ = resolve_hyperparams("ppo", "fusion", "fusiongym/Fetch-v0", [], path)
+    assert other["n_steps"] == 64 and other["fusion"]["fusion"] == "film"
+
+
+def test_run_config_round_trips_through_a_dict() -> None:
+    config = build_run_config("fusiongym/GoTo-v0", "ppo", "cnn", seed=3, timesteps=1234, overrides=["n_envs=4"])
+    again = RunConfig.from_dict(config.to_dict())
+    assert again == config and again.n_envs == 4 and again.total_timesteps == 1234
+
+
+@pytest.mark.parametrize("text, fix", [
+    ("default:\n  n_steps: [1, 2\n", "not valid YAML at line"),
+    ("- just\n- a list\n", "must map env ids"),
+    ("default:\n  lerning_rate: 0.1\n", "did you mean 'learning_rate'"),
+    ("default:\n  n_envs: 0\n", "n_envs must be a positive int"),
+    ("default:\n  n_timesteps: 1e5\n", "write 100000, not 1e5"),
+    ("GoTo:\n  n_steps: 64\n", "neither 'default' nor an env id"),
+    ("default:\n  fusion: {fusion: telepathy}\n", "choose one of concat"),
+    ("default:\n  learning_rate: fast\n", "learning_rate must be a number"),
+])
+def test_malformed_config_names_the_fix(tmp_path: Path, text: str, fix: str) -> None:
+    path = tmp_path / "ppo.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        resolve_hyperparams("ppo", "fusion", "fusiongym/GoTo-v0", [], path)
+    assert fix in str(err.value)
+
+
+def test_fusion_settings_with_a_vision_only_policy_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ppo.yml"
+    path.write_text("default:\n  fusion: {fusion: film}\n")
+    with pytest.raises(ConfigError, match="--policy fusion only"):
+        resolve_hyperparams("ppo", "cnn", "fusiongym/GoTo-v0", [], path)
+
+
+@pytest.mark.parametrize("override, fix", [("learning_rate", "is not key=value"), ("=3", "is not key=value")])
+def test_bad_override_names_the_fix(override: str, fix: str) -> None:
+    with pytest.raises(ConfigError, match=fix):
+        parse_overrides([override])
+
+
+def test_unknown_env_algo_and_policy_are_named() -> None:
+    with pytest.raises(ConfigError, match="unknown env id 'fusiongym/Nope-v0'.*fusiongym envs"):
+        build_run_config("fusiongym/Nope-v0", "ppo", "fusion")
+    with pytest.raises(ConfigError, match="unknown algo 'sac'"):
+        build_run_config("fusiongym/GoTo-v0", "sac", "fusion")
+    with pytest.raises(ConfigError, match="choose one of tabular"):
+        build_run_config("fusiongym/GoTo-v0", "qlearning", "fusion")

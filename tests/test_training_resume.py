@@ -1,0 +1,123 @@
+"""Checkpoints: a training process killed after a checkpoint resumes to the same total budget, losing at most one
+checkpoint interval; corrupt or foreign checkpoints are refused with a clear error."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TOTAL, INTERVAL = 4096, 512
+TINY_PPO = ["--hp", "n_envs=4", "--hp", "n_steps=32", "--hp", "batch_size=64", "--hp", "n_epochs=1"]
+
+
+def fusiongym_cmd(*args: str) -> list[str]:
+    exe = shutil.which("fusiongym")
+    return [exe, *args] if exe else [sys.executable, "-m", "fusiongym.training.cli", *args]
+
+
+def run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FUSIONGYM_HOME": str(tmp_path / "home")}
+    return subprocess.run(fusiongym_cmd(*args), capture_output=True, text=True, timeout=300, env=env)
+
+
+def logged_steps(run_dir: Path, segment: int) -> int:
+    path = run_dir / "logs" / f"segment-{segment}" / "progress.csv"
+    with open(path, newline="") as handle:
+        steps = [float(r["time/total_timesteps"]) for r in csv.DictReader(handle) if r.get("time/total_timesteps")]
+    return int(max(steps, default=0))
+
+
+def test_killed_run_resumes_to_the_same_budget_losing_at_most_one_interval(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    args = ["train", "--env", "fusiongym/GoTo-v0", "--algo", "ppo", "--policy", "sb3_default", "--timesteps",
+            str(TOTAL), "--checkpoint-every", str(INTERVAL), "--run-dir", str(run_dir), "--no-progress", *TINY_PPO]
+    process = subprocess.Popen(fusiongym_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "FUSIONGYM_HOME": str(tmp_path / "home")})
+    deadline = time.time() + 240
+    state: dict = {}
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        try:
+            state = json.loads((run_dir / "state.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if state.get("checkpoint"):
+            break
+    assert process.poll() is None, f"training ended before it could be killed: {process.stderr.read()[-2000:]}"
+    assert state.get("checkpoint"), "no checkpoint within 240 s"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+    reached = logged_steps(run_dir, 0)
+    killed_state = json.loads((run_dir / "state.json").read_text())
+    assert killed_state["status"] == "running" and killed_state["num_timesteps"] < TOTAL
+
+    out = run("train", "--resume", str(run_dir), "--no-progress", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    final = json.loads((run_dir / "state.json").read_text())
+    resumed_from = final["segments"][1]["resumed_from_step"]
+    assert final["status"] == "finished"
+    assert TOTAL <= final["num_timesteps"] < TOTAL + 4 * 32  # the budget, rounded up to one PPO rollout
+    assert resumed_from == killed_state["checkpoint"]["num_timesteps"] > 0
+    assert reached - resumed_from <= INTERVAL, f"lost {reached - resumed_from} steps, more than one interval"
+    assert logged_steps(run_dir, 1) >= TOTAL  # the second segment logged on to the end
+    assert (run_dir / "agent" / "policy.safetensors").is_file() and (run_dir / "learning_curve.png").is_file()
+
+    again = run("train", "--resume", str(run_dir), "--no-progress", tmp_path=tmp_path)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
+
+    final["status"] = "running"  # pretend it was killed again, then swap in a checkpoint it did not write
+    (run_dir / "state.json").write_text(json.dumps(final))
+    with open(run_dir / "checkpoint.zip", "ab") as handle:
+        handle.write(b"tampered")
+    refused = run("train", "--resume", str(run_dir), "--no-progress", tmp_path=tmp_path)
+    assert refused.returncode == 2
+    assert "not the checkpoint this run wrote" in refused.stderr and "--trust-pickle" in refused.stderr
+
+
+def test_qlearning_checkpoints_its_table_and_evaluates(tmp_path: Path, capsys) -> None:
+    from fusiongym.training.cli import main
+
+    run_dir = tmp_path / "q"
+    assert main(["train", "--env", "fusiongym/GoTo-v0", "--algo", "qlearning", "--timesteps", "1500",
+                 "--checkpoint-every", "500", "--run-dir", str(run_dir), "--no-progress"]) == 0
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["num_timesteps"] == 1500 and state["checkpoint"]["file"] == "qtable.npz"
+    assert state["parameters"]["total"] > 0  # states seen x 7 actions
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--episodes", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 5
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "config.yaml").unlink(), "config.yaml is missing"),
+    (lambda d: (d / "config.yaml").write_text("env_id: [unclosed"), "is corrupt"),
+    (lambda d: (d / "config.yaml").write_text("env_id: fusiongym/Nope-v0\nalgo: ppo\npolicy: cnn\n"),
+     "unknown env id"),
+    (lambda d: (d / "state.json").write_text("{not json"), "state.json is corrupt"),
+])
+def test_corrupt_run_folders_give_clear_errors(tmp_path: Path, damage, message: str, capsys) -> None:
+    import yaml
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.evaluation import atomic_write_text
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = build_run_config("fusiongym/GoTo-v0", "ppo", "cnn", timesteps=100)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
+    (run_dir / "state.json").write_text(json.dumps({"status": "finished", "num_timesteps": 100}))
+    damage(run_dir)
+    from fusiongym.training.cli import main
+
+    for command in (["eval", str(run_dir)], ["train", "--resume", str(run_dir)], ["record", str(run_dir)]):
+        assert main(command) == 2, command  # in-process: the entry point's own path is covered in test_cli.py
+        assert message in capsys.readouterr().err, command

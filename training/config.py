@@ -1,0 +1,276 @@
+"""Hyperparameters per env id and algorithm (RL-Zoo style YAML) and the resolved config of a run.
+
+``configs/<algo>.yml`` maps env ids to hyperparameters; a ``default`` entry applies to every env and an env's own
+entry is merged over it; ``--hp key=value`` overrides come last::
+
+    default:
+      n_envs: 16
+      n_timesteps: 100000
+      n_steps: 128
+      learning_rate: 0.0005
+    fusiongym/GoTo-v0:
+      n_timesteps: 200000
+
+Besides the algorithm's own keyword arguments (``PPO(...)``'s ``n_steps``, ``learning_rate``…), an entry may hold
+``n_envs`` (worlds in the native batch), ``n_timesteps`` (the budget when ``--timesteps`` is not given),
+``policy_kwargs`` (e.g. ``net_arch``), ``fusion`` (:class:`~fusiongym.fusion.FusionConfig` fields, ``fusion``
+policy only) and ``env_kwargs`` (level keyword arguments). Every error names the file, the entry and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Algorithms ``fusiongym train`` runs; the SB3 ones are built by ``fusiongym.agents.make_agent``.
+ALGOS = ("ppo", "dqn", "recurrent_ppo", "qlearning")
+SB3_ALGOS = ("ppo", "dqn", "recurrent_ppo")
+#: Policies per algorithm (``tabular`` is Q-learning's table keyed by a digest of the observation).
+SB3_POLICIES = ("fusion", "cnn", "sb3_default")
+#: Keys every config entry may hold besides the algorithm's own keyword arguments.
+RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs")
+#: Q-learning's keyword arguments (``fusiongym.agents.QLearningAgent``).
+QLEARNING_KEYS = ("alpha", "gamma", "epsilon")
+#: SB3 constructor arguments that ``fusiongym train`` sets itself.
+_SET_BY_TRAIN = {"self", "policy", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model",
+                 "policy_kwargs", "kwargs", "args"}
+
+
+class ConfigError(ValueError):
+    """A hyperparameter file, entry or override that cannot be used; the message says how to fix it."""
+
+
+def default_config_dir() -> Path:
+    """``$FUSIONGYM_CONFIGS``, else the repository's ``configs/`` folder (next to ``training/``)."""
+    env = os.environ.get("FUSIONGYM_CONFIGS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
+
+
+def algo_keys(algo: str) -> tuple[str, ...]:
+    """The hyperparameter names an algorithm accepts (its constructor's keyword arguments)."""
+    if algo == "qlearning":
+        return QLEARNING_KEYS
+    from fusiongym.agents.factory import algorithm_class
+
+    parameters = inspect.signature(algorithm_class(algo).__init__).parameters
+    return tuple(name for name in parameters if name not in _SET_BY_TRAIN)
+
+
+def _unknown_key_error(key: str, allowed: tuple[str, ...], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(f"unknown hyperparameter {key!r} in {where}: {hint}allowed keys are {', '.join(allowed)}")
+
+
+def load_hyperparams_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Parse a hyperparameter YAML file into ``{env id or "default": {key: value}}``."""
+    if not path.is_file():
+        raise ConfigError(f"hyperparameter file {path} not found: create it (see configs/ppo.yml) or pass "
+                          "--hyperparams PATH")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{line} ({getattr(err, 'problem', err)}): fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must map env ids (or 'default') to hyperparameter mappings, got a "
+                          f"{type(data).__name__}: write `default:` / `fusiongym/GoTo-v0:` entries")
+    for entry, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: entry {entry!r} must be a mapping of hyperparameters (key: value), got "
+                              f"{values!r}")
+    return _coerce_numbers(data)
+
+
+def _coerce_numbers(value: Any) -> Any:
+    """YAML 1.1 reads ``3e-4`` (no dot) as a string; read such strings as the numbers they spell."""
+    if isinstance(value, dict):
+        return {k: _coerce_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce_numbers(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value.lower() for c in ".e") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["learning_rate=3e-4", "fusion.fusion=concat"]`` → ``{"learning_rate": 0.0003, "fusion": {"fusion": …}}``.
+
+    Values are read as YAML (numbers, booleans, lists); a dotted key sets a field of a nested mapping.
+    """
+    result: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--hp {item!r} is not key=value: write e.g. --hp learning_rate=3e-4")
+        try:
+            value = _coerce_numbers(yaml.safe_load(text))
+        except yaml.YAMLError:
+            raise ConfigError(f"--hp {item!r}: the value is not valid YAML; quote strings or fix lists "
+                              "(e.g. --hp 'policy_kwargs={net_arch: [64, 64]}')") from None
+        *parents, leaf = key.split(".")
+        target = result
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--hp {item!r}: {parent!r} was already given a plain value")
+        target[leaf] = value
+    return result
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key in ("fusion", "env_kwargs",
+                                                                                 "policy_kwargs"):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, where: str) -> None:
+    """Raise :class:`ConfigError` naming the fix when a key or value cannot be used by ``algo`` / ``policy``."""
+    allowed = (*RUN_KEYS, *algo_keys(algo))
+    for key in hyperparams:
+        if key not in allowed:
+            raise _unknown_key_error(key, allowed, where)
+    n_envs = hyperparams.get("n_envs", 1)
+    if not isinstance(n_envs, int) or n_envs < 1:
+        raise ConfigError(f"n_envs must be a positive int in {where}, got {n_envs!r}")
+    if algo == "qlearning" and n_envs != 1:
+        raise ConfigError(f"qlearning steps one env: set n_envs: 1 (or remove it) in {where}")
+    steps = hyperparams.get("n_timesteps")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"n_timesteps must be a positive int in {where}, got {steps!r} (write 100000, not 1e5)")
+    for key in ("fusion", "env_kwargs", "policy_kwargs"):
+        if not isinstance(hyperparams.get(key, {}), dict):
+            raise ConfigError(f"{key} must be a mapping in {where}, got {hyperparams[key]!r}")
+    if hyperparams.get("fusion") and policy != "fusion":
+        raise ConfigError(f"'fusion' settings apply to --policy fusion only (got --policy {policy}) in {where}: "
+                          "remove them or choose --policy fusion")
+    if hyperparams.get("fusion"):
+        from fusiongym.fusion.config import FusionConfig, FusionConfigError
+
+        try:
+            FusionConfig.from_dict(hyperparams["fusion"])
+        except (FusionConfigError, TypeError) as err:
+            raise ConfigError(f"fusion settings in {where}: {err}") from None
+    for key, value in hyperparams.items():
+        if key in ("learning_rate", "gamma", "alpha", "epsilon", "ent_coef", "clip_range") and not isinstance(
+                value, (int, float)):
+            raise ConfigError(f"{key} must be a number in {where}, got {value!r}")
+
+
+def resolve_hyperparams(algo: str, policy: str, env_id: str, overrides: list[str] | None = None,
+                        path: Path | None = None) -> tuple[dict[str, Any], Path]:
+    """``default`` entry, then the env's entry, then ``--hp`` overrides, validated; returns ``(hyperparams, file)``."""
+    path = path or default_config_dir() / f"{algo}.yml"
+    data = load_hyperparams_file(path)
+    unknown_envs = sorted(k for k in data if k != "default" and not str(k).startswith("fusiongym/"))
+    if unknown_envs:
+        raise ConfigError(f"{path}: entries {unknown_envs} are neither 'default' nor an env id "
+                          "(fusiongym/Name-vN): rename them")
+    for entry in ("default", env_id):
+        if entry in data:
+            validate_hyperparams(data[entry], algo, policy, f"{path} [{entry}]")
+    hyperparams = _merge(data.get("default", {}), data.get(env_id, {}))
+    hyperparams = _merge(hyperparams, parse_overrides(overrides or []))
+    validate_hyperparams(hyperparams, algo, policy, f"{path} [{env_id}] with --hp overrides")
+    return hyperparams, path
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run; saved as ``config.yaml`` in the run folder."""
+
+    env_id: str
+    algo: str
+    policy: str
+    seed: int = 0
+    total_timesteps: int = 100_000
+    n_envs: int = 16
+    checkpoint_every: int = 10_000
+    hyperparams: dict[str, Any] = field(default_factory=dict)  # the algorithm's keyword arguments
+    fusion: dict[str, Any] = field(default_factory=dict)
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    hyperparams_file: str = ""
+    wandb: bool = False
+    suite_version: str = ""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the fix if this run cannot be started."""
+        import gymnasium as gym
+        from fusiongym.envs import env_ids
+
+        if self.env_id not in gym.registry or not self.env_id.startswith("fusiongym/"):
+            raise ConfigError(f"unknown env id {self.env_id!r}: run `fusiongym envs` to list them "
+                              f"({', '.join(env_ids())})")
+        if self.algo not in ALGOS:
+            raise ConfigError(f"unknown algo {self.algo!r}: choose one of {', '.join(ALGOS)}")
+        allowed = ("tabular",) if self.algo == "qlearning" else SB3_POLICIES
+        if self.policy not in allowed:
+            raise ConfigError(f"--policy {self.policy!r} does not fit --algo {self.algo}: choose one of "
+                              f"{', '.join(allowed)}")
+        for name in ("total_timesteps", "n_envs", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``config.yaml``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> RunConfig:
+        """Rebuild (and validate) a config read from ``config.yaml``; unknown or missing keys are named."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} must be a mapping of run settings, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where} has unknown keys {unknown}: valid keys are {sorted(known)}")
+        missing = sorted(k for k in ("env_id", "algo", "policy") if k not in data)
+        if missing:
+            raise ConfigError(f"{where} lacks {missing}: the run folder is incomplete; start a new run")
+        config = cls(**data)
+        config.validate()
+        return config
+
+
+def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timesteps: int | None = None,
+                     overrides: list[str] | None = None, hyperparams_file: Path | None = None,
+                     checkpoint_every: int | None = None, wandb: bool = False) -> RunConfig:
+    """Resolve the YAML hyperparameters and command-line settings into a validated :class:`RunConfig`."""
+    import fusiongym
+
+    probe = RunConfig(env_id=env_id, algo=algo, policy=policy, seed=seed)
+    probe.validate()  # unknown env ids / algos are named before any file is read
+    hyperparams, path = resolve_hyperparams(algo, policy, env_id, overrides, hyperparams_file)
+    hyperparams = dict(hyperparams)
+    total = timesteps if timesteps is not None else hyperparams.pop("n_timesteps", 100_000)
+    hyperparams.pop("n_timesteps", None)
+    n_envs = hyperparams.pop("n_envs", 1 if algo == "qlearning" else 16)
+    config = RunConfig(
+        env_id=env_id, algo=algo, policy=policy, seed=seed, total_timesteps=total, n_envs=n_envs,
+        checkpoint_every=checkpoint_every or max(total // 10, 1),
+        fusion=hyperparams.pop("fusion", {}) or {}, policy_kwargs=hyperparams.pop("policy_kwargs", {}) or {},
+        env_kwargs=hyperparams.pop("env_kwargs", {}) or {}, hyperparams=hyperparams,
+        hyperparams_file=str(path), wandb=wandb, suite_version=fusiongym.__version__,
+    )
+    config.validate()
+    return config

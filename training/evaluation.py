@@ -1,0 +1,246 @@
+"""The evaluation protocol: fixed seeds per split, batched episodes, bootstrap confidence intervals, IQM.
+
+Episode ``k`` on a split starts from ``reset(seed=SEEDS[split][k])`` (``training/seeds.py``, committed), so every
+agent meets the same worlds. Episodes run in the native vector env, many at a time. Each metric comes with a 95%
+percentile-bootstrap interval over episodes (``scipy.stats.bootstrap``); across levels, the interquartile mean
+(IQM, rliable's aggregate: the mean of the middle 50% of level scores, ``scipy.stats.trim_mean(x, 0.25)``) comes
+with a stratified bootstrap interval (episodes resampled within each level, as rliable resamples runs within
+each task).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from fusiongym.training.seeds import SEEDS, SEEDS_VERSION
+from scipy import stats
+
+import fusiongym  # noqa: F401  (registers the ids)
+
+DEFAULT_EPISODES = 100
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+
+
+class BatchPolicy(Protocol):
+    """What evaluation and recording drive: actions for a batch of observations of a native vector env."""
+
+    def reset(self, num_envs: int) -> None: ...
+
+    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray: ...
+
+
+class OraclePolicy:
+    """The env's oracle bot (``use_facts=False``: the fact-blind oracle)."""
+
+    def __init__(self, use_facts: bool = True) -> None:
+        self.use_facts = use_facts
+
+    def reset(self, num_envs: int) -> None:
+        pass
+
+    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
+        return np.asarray(vector_env.unwrapped.oracle_actions(use_facts=self.use_facts))
+
+
+class RandomPolicy:
+    """Uniformly random actions (the chance baseline)."""
+
+    def __init__(self, seed: int = 0, n_actions: int = 7) -> None:
+        self.seed, self.n_actions = seed, n_actions
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, num_envs: int) -> None:
+        pass
+
+    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
+        return self.rng.integers(self.n_actions, size=len(episode_start))
+
+
+class SB3Policy:
+    """A trained SB3 model; keeps RecurrentPPO's LSTM state.
+
+    By default actions are sampled from the policy (``deterministic=False``; torch is seeded with ``seed`` at each
+    batch, so an evaluation is reproducible), as RL Zoo does for grid worlds: a greedy policy that has not fully
+    converged loops forever in front of a wall. ``deterministic=True`` takes the most likely action.
+    """
+
+    def __init__(self, model: Any, deterministic: bool = False, seed: int = 0) -> None:
+        self.model = model
+        self.deterministic = deterministic
+        self.seed = seed
+        self.state: Any = None
+
+    def reset(self, num_envs: int) -> None:
+        import torch
+
+        self.state = None
+        torch.manual_seed(self.seed)
+
+    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
+        actions, self.state = self.model.predict(observations, state=self.state, episode_start=episode_start,
+                                                 deterministic=self.deterministic)
+        return np.asarray(actions).reshape(len(episode_start))
+
+
+class QTablePolicy:
+    """A tabular Q-learning agent acting greedily on each world's observation."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+
+    def reset(self, num_envs: int) -> None:
+        pass
+
+    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
+        rows = [{k: v[i] for k, v in observations.items()} for i in range(len(episode_start))]
+        return np.asarray([self.agent.act(row, explore=False) for row in rows])
+
+
+@dataclass
+class Estimate:
+    """A point estimate with its 95% bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+@dataclass
+class EvalResult:
+    """One agent on one level and split: the protocol's metrics and what produced them."""
+
+    env_id: str
+    split: str
+    episodes: int
+    seeds: list[int]
+    seeds_version: int
+    success_rate: Estimate
+    mean_return: Estimate
+    mean_length: Estimate
+    per_episode: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    actions: str = "policy"  # how a learned agent chose its actions: "sampled" or "greedy"
+
+    def to_dict(self, with_episodes: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_episodes:
+            data.pop("per_episode")
+        return data
+
+
+def bootstrap_mean(values: Sequence[float], seed: int = 0) -> Estimate:
+    """Mean and its 95% percentile-bootstrap interval (a constant sample gives a zero-width interval)."""
+    data = np.asarray(values, dtype=np.float64)
+    mean = float(data.mean())
+    if len(data) < 2 or np.all(data == data[0]):
+        return Estimate(mean, mean, mean)
+    result = stats.bootstrap((data,), np.mean, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
+                             method="percentile", random_state=np.random.default_rng(seed))
+    return Estimate(mean, float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def iqm(level_scores: Sequence[float]) -> float:
+    """Interquartile mean of per-level scores (rliable's ``aggregate_iqm``: trim 25% from each end)."""
+    return float(stats.trim_mean(np.asarray(level_scores, dtype=np.float64), proportiontocut=0.25, axis=None))
+
+
+def iqm_across_levels(per_level_episodes: Sequence[Sequence[float]], seed: int = 0) -> Estimate:
+    """IQM of the per-level means, with a stratified bootstrap interval (episodes resampled within each level)."""
+    samples = [np.asarray(s, dtype=np.float64) for s in per_level_episodes]
+    if not samples or any(len(s) == 0 for s in samples):
+        raise ValueError("iqm_across_levels needs at least one episode for every level")
+    point = iqm([s.mean() for s in samples])
+    if all(np.all(s == s[0]) for s in samples) or min(len(s) for s in samples) < 2:
+        return Estimate(point, point, point)
+
+    def statistic(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+        means = np.stack([r.mean(axis=axis) for r in resampled], axis=-1)
+        return stats.trim_mean(means, proportiontocut=0.25, axis=-1)
+
+    result = stats.bootstrap(samples, statistic, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
+                             method="percentile", vectorized=True, random_state=np.random.default_rng(seed))
+    return Estimate(point, float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def evaluation_seeds(split: str, episodes: int) -> list[int]:
+    """The first ``episodes`` fixed seeds of a split."""
+    if split not in SEEDS:
+        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SEEDS)}")
+    if not 1 <= episodes <= len(SEEDS[split]):
+        raise ValueError(f"episodes must be between 1 and {len(SEEDS[split])} (the fixed seed list), got {episodes}")
+    return list(SEEDS[split][:episodes])
+
+
+def evaluate(policy: BatchPolicy, env_id: str, split: str = "test", episodes: int = DEFAULT_EPISODES,
+             batch_size: int = 50, env_kwargs: dict[str, Any] | None = None, progress: bool = True) -> EvalResult:
+    """Play ``episodes`` episodes from the split's fixed seeds, ``batch_size`` worlds at a time; return metrics."""
+    from tqdm import tqdm
+
+    seeds = evaluation_seeds(split, episodes)
+    batch_size = min(batch_size, episodes)
+    vector_env = gym.make_vec(env_id, num_envs=batch_size, vectorization_mode="vector_entry_point", split=split,
+                              **(env_kwargs or {}))
+    records: list[dict[str, Any]] = []
+    bar = tqdm(total=episodes, desc=f"evaluating {env_id} ({split})", unit="episode", disable=not progress,
+               leave=False)
+    for start in range(0, episodes, batch_size):
+        batch_seeds = seeds[start:start + batch_size]
+        active = np.zeros(batch_size, dtype=bool)
+        active[:len(batch_seeds)] = True
+        observations, infos = vector_env.reset(seed=[*batch_seeds, *[None] * (batch_size - len(batch_seeds))])
+        missions = list(infos["mission"])
+        policy.reset(batch_size)
+        episode_start = np.ones(batch_size, dtype=bool)
+        returns = np.zeros(batch_size)
+        lengths = np.zeros(batch_size, dtype=np.int64)
+        while active.any():
+            actions = policy.act(observations, vector_env, episode_start)
+            observations, rewards, terminated, truncated, infos = vector_env.step(actions)
+            episode_start = np.zeros(batch_size, dtype=bool)
+            returns[active] += rewards[active]
+            lengths[active] += 1
+            for i in np.flatnonzero(active & (terminated | truncated)):
+                records.append({"episode": start + int(i), "seed": batch_seeds[i], "success": bool(infos["success"][i]),
+                                "return": float(returns[i]), "length": int(lengths[i]), "mission": str(missions[i])})
+                active[i] = False
+                bar.update(1)
+    bar.close()
+    vector_env.close()
+    records.sort(key=lambda r: r["episode"])
+    return EvalResult(
+        env_id=env_id, split=split, episodes=episodes, seeds=seeds, seeds_version=SEEDS_VERSION,
+        success_rate=bootstrap_mean([r["success"] for r in records]),
+        mean_return=bootstrap_mean([r["return"] for r in records]),
+        mean_length=bootstrap_mean([r["length"] for r in records]),
+        per_episode=records,
+    )
+
+
+def write_eval(result: EvalResult, folder: Path, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``eval-<split>.json`` (metrics) and ``episodes-<split>.jsonl`` (one line per episode) atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics_path, episodes_path = folder / f"eval-{result.split}.json", folder / f"episodes-{result.split}.jsonl"
+    atomic_write_text(metrics_path, json.dumps({**result.to_dict(), **(extra or {})}, indent=2) + "\n")
+    atomic_write_text(episodes_path, "".join(json.dumps(r) + "\n" for r in result.per_episode))
+    return metrics_path, episodes_path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,160 @@
+"""What the commands do with a finished run folder: load its agent, evaluate it, record it, submit it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fusiongym.training.config import RunConfig
+from fusiongym.training.evaluation import (
+    DEFAULT_EPISODES,
+    BatchPolicy,
+    EvalResult,
+    OraclePolicy,
+    QTablePolicy,
+    RandomPolicy,
+    SB3Policy,
+    evaluate,
+    write_eval,
+)
+from fusiongym.training.leaderboard import Submission
+from fusiongym.training.train import (
+    AGENT_FOLDER,
+    QTABLE_CHECKPOINT,
+    RunFolderError,
+    load_qtable,
+    read_run_config,
+    read_state,
+    verified_checkpoint,
+)
+
+#: Agents that need no run folder (``fusiongym eval --agent``, ``record --agent``, the baselines).
+BUILTIN_AGENTS = ("oracle", "blind-oracle", "random")
+
+
+def builtin_policy(name: str, seed: int = 0) -> BatchPolicy:
+    """The oracle, the fact-blind oracle or the random agent."""
+    if name == "oracle":
+        return OraclePolicy(use_facts=True)
+    if name == "blind-oracle":
+        return OraclePolicy(use_facts=False)
+    if name == "random":
+        return RandomPolicy(seed)
+    raise ValueError(f"unknown agent {name!r}: choose one of {', '.join(BUILTIN_AGENTS)}")
+
+
+def load_run_policy(run_dir: Path, trust_pickle: bool = False, deterministic: bool = False,
+                    seed: int = 0) -> tuple[BatchPolicy, RunConfig]:
+    """The trained agent of a run folder (sampling its actions unless ``deterministic``; Q-learning is greedy).
+
+    SB3 agents load from ``agent/`` (safetensors + JSON, no pickle); if that is missing, from the run's own
+    ``checkpoint.zip`` only when its sha256 is the one the run recorded (or ``trust_pickle``).
+    """
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    state = read_state(run_dir)
+    if state.get("status") != "finished":
+        raise RunFolderError(f"{run_dir} has not finished training ({state['num_timesteps']} of "
+                             f"{config.total_timesteps} steps): finish it with `fusiongym train --resume {run_dir}`")
+    if config.algo == "qlearning":
+        from fusiongym.agents.qlearning import QLearningAgent
+
+        agent = QLearningAgent(n_actions=7, seed=config.seed, **config.hyperparams)
+        table = run_dir / QTABLE_CHECKPOINT
+        if not table.is_file():
+            raise RunFolderError(f"{table} is missing: the run folder is incomplete; train again")
+        load_qtable(agent, table)
+        return QTablePolicy(agent), config
+    if (run_dir / AGENT_FOLDER / "config.json").is_file():
+        from fusiongym.agents.checkpoint import CheckpointError, load_agent
+
+        try:
+            return SB3Policy(load_agent(run_dir / AGENT_FOLDER, device="cpu"), deterministic, seed), config
+        except CheckpointError as err:
+            raise RunFolderError(f"{run_dir / AGENT_FOLDER} is corrupt: {err}") from None
+    from fusiongym.agents.factory import algorithm_class
+
+    checkpoint = verified_checkpoint(run_dir, state, trust_pickle)
+    return SB3Policy(algorithm_class(config.algo).load(str(checkpoint), device="cpu"), deterministic, seed), config
+
+
+def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPISODES, trust_pickle: bool = False,
+                 progress: bool = True, deterministic: bool = False) -> EvalResult:
+    """Evaluate a run's agent with the protocol and write ``eval-<split>.json`` / ``episodes-<split>.jsonl``."""
+    import torch
+
+    torch.set_num_threads(1)
+    policy, config = load_run_policy(run_dir, trust_pickle, deterministic)
+    result = evaluate(policy, config.env_id, split=split, episodes=episodes, env_kwargs=config.env_kwargs,
+                      progress=progress)
+    # DQN's predict is epsilon-greedy with the loaded model's exploration rate, 0: greedy either way.
+    result.actions = "greedy" if deterministic or config.algo in ("qlearning", "dqn") else "sampled"
+    write_eval(result, Path(run_dir))
+    return result
+
+
+def read_eval(run_dir: Path, split: str) -> dict[str, Any]:
+    """A run's ``eval-<split>.json``."""
+    path = Path(run_dir) / f"eval-{split}.json"
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir} has no {split}-split evaluation: run `fusiongym eval {run_dir} --split "
+                             f"{split}` first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise RunFolderError(f"{path} is corrupt ({err}): evaluate again") from None
+
+
+def read_episodes(run_dir: Path, split: str) -> list[dict[str, Any]]:
+    path = Path(run_dir) / f"episodes-{split}.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def submission_from_eval(result: dict[str, Any], agent: str, algo: str, policy: str,
+                         policy_config: dict[str, Any] | None = None, parameters: int = 0, training_steps: int = 0,
+                         wall_time_s: float = 0.0, run: str = "", notes: str = "",
+                         episodes: list[dict[str, Any]] | None = None) -> Submission:
+    """A leaderboard submission from an evaluation (``EvalResult.to_dict()`` or a run's ``eval-<split>.json``)."""
+    import fusiongym
+
+    policy_config = policy_config or {}
+    backbone = str((policy_config.get("fusion") or {}).get("language", "none")) if policy == "fusion" else "none"
+    episodes = episodes or result.get("per_episode") or []
+    return Submission.from_dict({
+        "agent": agent, "algo": algo, "policy": policy, "env_id": result["env_id"], "split": result["split"],
+        "seeds": list(result["seeds"]), "seeds_version": int(result.get("seeds_version", 1)),
+        "episodes": int(result["episodes"]),
+        "success_rate": result["success_rate"]["value"], "success_low": result["success_rate"]["low"],
+        "success_high": result["success_rate"]["high"],
+        "mean_return": result["mean_return"]["value"], "return_low": result["mean_return"]["low"],
+        "return_high": result["mean_return"]["high"],
+        "mean_length": result["mean_length"]["value"], "length_low": result["mean_length"]["low"],
+        "length_high": result["mean_length"]["high"],
+        "suite_version": fusiongym.__version__, "policy_config": policy_config, "backbone": backbone,
+        "parameters": int(parameters), "training_steps": int(training_steps), "wall_time_s": float(wall_time_s),
+        "run": run, "notes": notes,
+        "episode_success": [float(e["success"]) for e in episodes],
+        "episode_return": [float(e["return"]) for e in episodes],
+    }, where=f"submission of {agent}")
+
+
+def submission_from_run(run_dir: Path, split: str = "test", name: str | None = None) -> Submission:
+    """The submission of a trained and evaluated run folder."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    state = read_state(run_dir)
+    policy_config = {"fusion": config.fusion, "policy_kwargs": config.policy_kwargs, "hyperparams":
+                     config.hyperparams, "n_envs": config.n_envs, "seed": config.seed}
+    if config.policy == "fusion":
+        from fusiongym.fusion.config import FusionConfig
+
+        policy_config["fusion"] = FusionConfig.from_dict(config.fusion).to_dict()
+    result = read_eval(run_dir, split)
+    return submission_from_eval(
+        result, agent=name or run_dir.name, algo=config.algo, policy=config.policy,
+        policy_config=policy_config, parameters=(state.get("parameters") or {}).get("total", 0),
+        training_steps=state["num_timesteps"], wall_time_s=state.get("wall_time_s", 0.0), run=str(run_dir),
+        notes=f"{result.get('actions', 'sampled')} actions", episodes=read_episodes(run_dir, split))
