@@ -11,10 +11,10 @@ each task).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -234,13 +234,19 @@ def write_eval(result: EvalResult, folder: Path, extra: dict[str, Any] | None = 
     return metrics_path, episodes_path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half of it."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a file through ``write(handle)`` so that readers see the old or the new content, never half of it:
+    a temp file beside it, flushed and fsynced, then ``os.replace``."""
     import os
 
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write` of a text."""
+    atomic_write(path, lambda handle: handle.write(text.encode()))

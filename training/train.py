@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 from fusiongym.training.config import ConfigError, RunConfig
-from fusiongym.training.evaluation import atomic_write_text
+from fusiongym.training.evaluation import atomic_write, atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 STATE_FILE = "state.json"
@@ -161,12 +161,7 @@ def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_
 def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segment_start: float) -> None:
     """Write ``checkpoint.zip`` atomically (temp file, fsync, ``os.replace``), then record it in state.json."""
     path = Path(run_dir) / SB3_CHECKPOINT
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        model.save(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, model.save)
     state["num_timesteps"] = int(model.num_timesteps)
     state["checkpoint"] = {"file": path.name, "num_timesteps": int(model.num_timesteps), "sha256": sha256_of(path)}
     state["wall_time_s"] = state.get("wall_time_before_s", 0.0) + time.time() - segment_start
@@ -339,10 +334,9 @@ def count_parameters(model: Any) -> dict[str, int]:
 def save_qtable(agent: Any, path: Path) -> None:
     """The Q-table as ``.npz`` (digest keys and value rows; no pickle), written atomically."""
     keys = list(agent.q)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, keys=np.array(keys, dtype="S16") if keys else np.zeros(0, dtype="S16"),
-             values=np.stack([agent.q[k] for k in keys]) if keys else np.zeros((0, agent.n_actions)))
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: np.savez(
+        handle, keys=np.array(keys, dtype="S16") if keys else np.zeros(0, dtype="S16"),
+        values=np.stack([agent.q[k] for k in keys]) if keys else np.zeros((0, agent.n_actions))))
 
 
 def load_qtable(agent: Any, path: Path) -> None:
