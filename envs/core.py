@@ -72,7 +72,7 @@ def split_kwargs(env_name: str, level_class: type[Level], kwargs: dict[str, Any]
 
 
 @functools.lru_cache(maxsize=8)
-def _atlas(tile_size: int) -> TileAtlas:
+def tile_atlas(tile_size: int) -> TileAtlas:
     onto = load_ontology()
     return TileAtlas(_tile_index(), onto.shapes, onto.colours, tile_size)
 
@@ -97,7 +97,7 @@ class Simulation:
         self.shape_index = {s: i for i, s in enumerate(onto.shapes)}
         self.colour_index = {c: i for i, c in enumerate(onto.colours)}
         self.tiles = _tile_index()
-        self.atlas = _atlas(int(env_kwargs["tile_size"]))
+        self.atlas = tile_atlas(int(env_kwargs["tile_size"]))
         self.batch = WorldBatch(
             num_worlds,
             *level.grid_shape,
@@ -152,7 +152,7 @@ class Simulation:
         ts = int(self.env_kwargs["render_tile_size"])
         tiles = batch.tile[b, p : p + batch.height, p : p + batch.width].copy()
         tiles[batch.agent_y[b] - p, batch.agent_x[b] - p] = self.tiles.agent(int(batch.agent_dir[b]))
-        image = _atlas(ts).grid_image(tiles)
+        image = tile_atlas(ts).grid_image(tiles)
         episode = self.episodes[b]
         carried = int(batch.carrying[b])
         lines = [f"mission: {episode.mission}" if episode else "mission: -"]

@@ -27,7 +27,7 @@ from fusiongym.envs.core import (
     ENV_KWARGS,
     InvalidActionError,
     Simulation,
-    _atlas,
+    tile_atlas,
     check_action,
 )
 from fusiongym.envs.knowledge import EpisodeKnowledge
@@ -206,7 +206,7 @@ class GuideFollowerBatch:
         self.zero_messages = bool(own["zero_messages"])
         self.sim = Simulation(self.level, int(num_worlds), env_kwargs)
         self.num_worlds = int(num_worlds)
-        self.map_atlas = _atlas(map_tile_size)
+        self.map_atlas = tile_atlas(map_tile_size)
         vocab = get_vocab()
         height, width = self.level.grid_shape
         base = self.sim.observation_space
@@ -976,7 +976,7 @@ class KnowledgeSplitEnv(FusionParallelEnv):
         if self.render_mode != "rgb_array":
             return None
         core = self.core
-        image = _atlas(int(core.sim.env_kwargs["render_tile_size"])).grid_image(core.map_tiles(0))
+        image = tile_atlas(int(core.sim.env_kwargs["render_tile_size"])).grid_image(core.map_tiles(0))
         lines = []
         for i, agent in enumerate(core.agents):
             lines += [f"{agent}: {core.missions[0][i]}", f"  heard: {_decode(core.inbox[0, i]) or '-'}"]

@@ -212,7 +212,6 @@ class WorldBatch:
         self.max_steps = np.ones(b, np.int64)
         self.mission = np.zeros((b, mission_len), np.int64)
         self.facts = np.zeros((b, max_facts, 3), np.int64)
-        self.objects: list[list[WorldObject]] = [[] for _ in range(b)]
         self._rows = np.arange(b)
         self._cells_per_world = hp * wp
         self._ahead = DY * wp + DX  # flat offset of the cell in front, per direction
@@ -273,7 +272,6 @@ class WorldBatch:
         self.mission[b] = 0
         self.mission[b, : len(layout.mission_ids)] = layout.mission_ids
         self.facts[b] = layout.fact_ids
-        self.objects[b] = list(layout.objects)
 
     @property
     def agent_y(self) -> np.ndarray:
@@ -369,7 +367,3 @@ class WorldBatch:
             ids = np.where(visible.reshape(self.batch_size, v, v), ids, np.int16(self.tiles.UNSEEN))
         ids[:, v - 1, v // 2] = self.tiles.agent(3)
         return ids
-
-    def front_pos(self, b: int) -> tuple[int, int]:
-        d = int(self.agent_dir[b])
-        return int(self.agent_y[b] + DY[d]), int(self.agent_x[b] + DX[d])
