@@ -73,6 +73,7 @@ def split_kwargs(env_name: str, level_class: type[Level], kwargs: dict[str, Any]
 
 @functools.lru_cache(maxsize=8)
 def tile_atlas(tile_size: int) -> TileAtlas:
+    """The atlas of every tile at ``tile_size`` pixels, drawn once per process and shared."""
     onto = load_ontology()
     return TileAtlas(_tile_index(), onto.shapes, onto.colours, tile_size)
 
