@@ -4,9 +4,9 @@ For every env id in the registry (a new level is included the moment it is regis
 
     random          uniformly random actions (seed 0)                               no training
     oracle          the env's oracle bot reading the facts (the upper bound)        no training
-    qlearning       tabular Q-learning (configs/qlearning.yml), --q-timesteps steps
-    ppo-cnn         PPO, vision-only CNN policy (configs/ppo.yml), --ppo-timesteps steps
-    ppo-fusion      PPO, the default fusion policy (configs/ppo.yml), --ppo-timesteps steps
+    qlearning       tabular Q-learning (training/configs/qlearning.yml), --q-timesteps steps
+    ppo-cnn         PPO, vision-only CNN policy (training/configs/ppo.yml), --ppo-timesteps steps
+    ppo-fusion      PPO, the default fusion policy (training/configs/ppo.yml), --ppo-timesteps steps
 
 each evaluated with the protocol (fixed test seeds, --episodes episodes, 95% bootstrap intervals) and submitted to
 ``leaderboard/leaderboard.sqlite``; then ``leaderboard.md``, ``.csv`` and ``.html`` are exported. Training seeds are
@@ -102,7 +102,7 @@ def main() -> int:
         "seeds of `training/seeds.py`; 95% percentile-bootstrap intervals over episodes; IQM across levels with a "
         "stratified bootstrap.",
         f"- budgets: tabular Q-learning {args.q_timesteps:,} steps, PPO-CNN and PPO-fusion {args.ppo_timesteps:,} "
-        f"steps per level (hyperparameters: `configs/qlearning.yml`, `configs/ppo.yml`), training seed {args.seed}; "
+        f"steps per level (hyperparameters: `training/configs/qlearning.yml`, `training/configs/ppo.yml`), training seed {args.seed}; "
         "PPO agents sample their actions at evaluation (seeded), Q-learning acts greedily.",
         f"- machine: {platform.processor() or platform.machine()}, torch threads {args.threads}; total "
         f"{minutes:.0f} min; fusiongym {fusiongym.__version__}, Python {sys.version.split()[0]}.",

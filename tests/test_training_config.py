@@ -84,3 +84,16 @@ def test_unknown_env_algo_and_policy_are_named() -> None:
         build_run_config("fusiongym/GoTo-v0", "sac", "fusion")
     with pytest.raises(ConfigError, match="choose one of tabular"):
         build_run_config("fusiongym/GoTo-v0", "qlearning", "fusion")
+
+
+def test_configs_ship_inside_the_package() -> None:
+    """A non-editable install finds the hyperparameter files: they are package data of fusiongym.training."""
+    from importlib.resources import files
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    shipped = files("fusiongym.training") / "configs"
+    for algo in ALGOS:
+        assert (shipped / f"{algo}.yml").is_file()
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert "configs/*.yml" in pyproject["tool"]["setuptools"]["package-data"]["fusiongym.training"]

@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train", help="train an agent into a run folder (checkpoints, logs, learning curve)",
-        description="Train an agent into a run folder. Hyperparameters come from configs/<algo>.yml (the "
+        description="Train an agent into a run folder. Hyperparameters come from training/configs/<algo>.yml (the "
                     "'default' entry, then the env's entry), then --hp overrides; the resolved config is saved as "
                     "config.yaml in the run folder.")
     train.add_argument("--env", help="env id (see `fusiongym envs`)")
@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     train.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                        help="override a hyperparameter, e.g. --hp learning_rate=3e-4 --hp fusion.fusion=concat")
-    train.add_argument("--hyperparams", type=Path, help="hyperparameter YAML (default: configs/<algo>.yml)")
+    train.add_argument("--hyperparams", type=Path, help="hyperparameter YAML (default: training/configs/<algo>.yml)")
     train.add_argument("--runs-dir", default="runs", help="where new run folders go (default: runs/)")
     train.add_argument("--run-dir", help="exact run folder (default: runs/<env>-<algo>-<policy>-s<seed>-<time>)")
     train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default: a tenth of the "

@@ -1,6 +1,6 @@
 """Hyperparameters per env id and algorithm (RL-Zoo style YAML) and the resolved config of a run.
 
-``configs/<algo>.yml`` maps env ids to hyperparameters; a ``default`` entry applies to every env and an env's own
+``training/configs/<algo>.yml`` (installed with the package as ``fusiongym.training``'s data) maps env ids to hyperparameters; a ``default`` entry applies to every env and an env's own
 entry is merged over it; ``--hp key=value`` overrides come last::
 
     default:
@@ -48,9 +48,9 @@ class ConfigError(ValueError):
 
 
 def default_config_dir() -> Path:
-    """``$FUSIONGYM_CONFIGS``, else the repository's ``configs/`` folder (next to ``training/``)."""
+    """``$FUSIONGYM_CONFIGS``, else the ``configs/`` folder installed with ``fusiongym.training``."""
     env = os.environ.get("FUSIONGYM_CONFIGS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
+    return Path(env) if env else Path(__file__).resolve().parent / "configs"
 
 
 def algo_keys(algo: str) -> tuple[str, ...]:
@@ -72,7 +72,7 @@ def _unknown_key_error(key: str, allowed: tuple[str, ...], where: str) -> Config
 def load_hyperparams_file(path: Path) -> dict[str, dict[str, Any]]:
     """Parse a hyperparameter YAML file into ``{env id or "default": {key: value}}``."""
     if not path.is_file():
-        raise ConfigError(f"hyperparameter file {path} not found: create it (see configs/ppo.yml) or pass "
+        raise ConfigError(f"hyperparameter file {path} not found: create it (see training/configs/ppo.yml) or pass "
                           "--hyperparams PATH")
     try:
         data = yaml.safe_load(path.read_text())
