@@ -21,6 +21,8 @@ import numpy as np
 FLOOR, WALL, DOOR_OPEN, DOOR_CLOSED, DOOR_LOCKED = 0, 1, 2, 3, 4
 CELL_NAMES = ("floor", "wall", "open door", "closed door", "locked door")
 _PASSABLE = np.array([True, False, True, False, False])
+#: What toggling each cell makes of it; a locked door opens only with its key, which the step checks apart.
+_TOGGLED = np.array([FLOOR, WALL, DOOR_CLOSED, DOOR_OPEN, DOOR_LOCKED], np.int8)
 
 # --- actions (MiniGrid's) ----------------------------------------------------------------------------------
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
@@ -133,7 +135,10 @@ def _view_offsets(view_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def pack_view_bits(cells: np.ndarray) -> np.ndarray:
     """(..., V*V) booleans → (...,) uint64 bit sets (bit c set when cell c is), V*V <= 64."""
-    return cells.astype(np.uint64) @ (np.uint64(1) << np.arange(cells.shape[-1], dtype=np.uint64))
+    packed = np.packbits(cells, axis=-1, bitorder="little")  # byte c // 8, bit c % 8
+    words = np.zeros(cells.shape[:-1] + (8,), np.uint8)
+    words[..., : packed.shape[-1]] = packed
+    return words.view(np.dtype("<u8"))[..., 0].astype(np.uint64, copy=False)
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,6 +166,44 @@ def _sight_rays(view_size: int) -> np.ndarray:
                         continue
                     rays[k * v * v + target, cy * v + cx] = True
     return pack_view_bits(rays)
+
+
+@dataclass(frozen=True)
+class SightLines:
+    """The line-of-sight test of a view, arranged so that a batch of views is checked in a few array operations.
+
+    A view cell is visible when at least one of its rays (see :func:`_sight_rays`) crosses no opaque cell; a cell
+    with a ray that crosses nothing is always visible. Cells are sorted by how many distinct rays they have, most
+    first, so that round ``k`` tests the k-th ray of a leading run of cells only.
+    """
+
+    inverse: np.ndarray  # (V*V,) sorted position of each view cell
+    always: np.ndarray  # (V*V, 1) bool, sorted: whether the cell is visible whatever is opaque
+    rays: tuple[np.ndarray, ...]  # round k: (n_k, 1) uint64 bit sets, the k-th ray of the first n_k sorted cells
+
+    def visible(self, opaque: np.ndarray) -> np.ndarray:
+        """(B,) bit sets of opaque view cells → (B, V*V) whether each view cell is visible."""
+        seen = np.repeat(self.always, opaque.shape[0], axis=1)  # (V*V, B): the batch is the contiguous axis
+        for rays in self.rays:
+            seen[: len(rays)] |= (rays & opaque) == 0
+        return seen[self.inverse].T
+
+
+@functools.lru_cache(maxsize=8)
+def _sight_lines(view_size: int) -> SightLines:
+    cells = view_size * view_size
+    rays = _sight_rays(view_size).reshape(-1, cells)  # (K, V*V)
+    distinct = []
+    for target in range(cells):
+        own = list(dict.fromkeys(int(r) for r in rays[:, target]))
+        distinct.append([] if 0 in own else own)
+    order = sorted(range(cells), key=lambda target: -len(distinct[target]))  # stable: ties keep cell order
+    rounds = tuple(
+        np.array([distinct[t][k] for t in order if len(distinct[t]) > k], np.uint64)[:, None]
+        for k in range(max(len(d) for d in distinct))
+    )
+    always = np.array([not distinct[t] for t in order])[:, None]
+    return SightLines(inverse=np.argsort(order), always=always, rays=rounds)
 
 
 class WorldBatch:
@@ -220,8 +263,7 @@ class WorldBatch:
         }
         view_y, view_x = _view_offsets(view_size)
         self._view_flat = view_y * wp + view_x  # (4, V, V) offsets in the flattened padded grid
-        self._rays = _sight_rays(view_size)
-        self._rays_per_cell = self._rays.shape[0] // (view_size * view_size)
+        self._sight = _sight_lines(view_size)
 
     # --- generation → batch ----------------------------------------------------------------------------
     def load(self, b: int, layout: WorldLayout, shape_index: dict[str, int], colour_index: dict[str, int]) -> None:
@@ -323,11 +365,7 @@ class WorldBatch:
         if (m := groups.get(TOGGLE)) is not None:
             cell, held, where = front_cell[m], carrying[m], front[m]
             key_fits = (held >= 0) & (flat["door_key"][where] == held)
-            new_cell = np.select(
-                [cell == DOOR_OPEN, cell == DOOR_CLOSED, (cell == DOOR_LOCKED) & key_fits],
-                [DOOR_CLOSED, DOOR_OPEN, DOOR_OPEN],
-                cell,
-            ).astype(np.int8)
+            new_cell = np.where((cell == DOOR_LOCKED) & key_fits, np.int8(DOOR_OPEN), _TOGGLED[cell])
             changed = new_cell != cell
             if changed.any():
                 where, state = where[changed], new_cell[changed]
@@ -362,8 +400,7 @@ class WorldBatch:
         ids = self._flat["tile"].take(self.agent_at[:, None, None] + self._view_flat[self.agent_dir], mode="clip")
         if not self.see_through_walls:
             opaque = pack_view_bits(self.tiles.opaque.take(ids).reshape(self.batch_size, v * v))  # (B,) bit sets
-            blocked = (opaque[:, None] & self._rays) != 0  # (B, K*V*V): ray crosses an opaque cell
-            visible = ~blocked.reshape(self.batch_size, self._rays_per_cell, v * v).all(axis=1)
+            visible = self._sight.visible(opaque)
             ids = np.where(visible.reshape(self.batch_size, v, v), ids, np.int16(self.tiles.UNSEEN))
         ids[:, v - 1, v // 2] = self.tiles.agent(3)
         return ids
