@@ -10,6 +10,7 @@ split, so a test-split phrasing never occurs in training.
 
 from __future__ import annotations
 
+import functools
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -73,13 +74,19 @@ class Instruction(ABC):
 
     def render(self, template: str, vocab: Vocabulary) -> tuple[str, list[int]]:
         """The instruction through ``template``: its surface text and its vocabulary ids."""
-        tokens = template.format(**self.slots()).split()
-        ids = [vocab.id(t) for t in tokens]
-        return " ".join(vocab.surface(i) for i in ids), ids
+        text, ids = _render(template, tuple(self.slots().items()), vocab)
+        return text, list(ids)
 
     def sample_render(self, rng: np.random.Generator, split: str, vocab: Vocabulary) -> tuple[str, list[int]]:
         options = self.templates(split)
         return self.render(options[int(rng.integers(len(options)))], vocab)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render(template: str, slots: tuple[tuple[str, str], ...], vocab: Vocabulary) -> tuple[str, tuple[int, ...]]:
+    """``template`` filled with ``slots``: its surface text and its vocabulary ids (rendered once, then cached)."""
+    ids = tuple(vocab.id(t) for t in template.format(**dict(slots)).split())
+    return " ".join(vocab.surface(i) for i in ids), ids
 
 
 @dataclass(frozen=True)

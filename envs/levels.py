@@ -98,7 +98,40 @@ def _placeable_cells(
     blocked = {(y + dy, x + dx) for y, x in doors for dy, dx in _NEIGHBOURS}
     interiors = _room_interiors(room_size, num_rows, num_cols)
     return tuple(c for cells in interiors.values() for c in cells if c not in blocked)
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeable_floor(
+    room_size: int, num_rows: int, num_cols: int, doors: tuple[tuple[int, int], ...], cells: bytes
+) -> tuple[tuple[int, int], ...]:
+    """The placeable cells of a layout that are floor, given its int8 cells as row-major bytes."""
+    w = num_cols * (room_size - 1) + 1
+    return tuple(c for c in _placeable_cells(room_size, num_rows, num_cols, doors) if cells[c[0] * w + c[1]] == FLOOR)
+
+
+#: Whether the agent may stand on each cell code: floor and unlocked doors.
+_STANDABLE = np.array([True, False, True, True, False])
+
+
+@functools.lru_cache(maxsize=1024)
+def _standable_bits(cells: bytes) -> int:
+    """Bit ``y * w + x`` set for each standable cell of int8 cells given as row-major bytes."""
+    standable = _STANDABLE[np.frombuffer(cells, np.int8)]
+    return int.from_bytes(np.packbits(standable, bitorder="little").tobytes(), "little")
+
+
 _DIAGONAL_AND_STRAIGHT = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_grid(room_size: int, num_rows: int, num_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells (walls around and between the rooms, no doors), door colours and door keys of a room grid; the
+    grid copies them, so these stay untouched."""
+    step = room_size - 1
+    cells = np.full((num_rows * step + 1, num_cols * step + 1), FLOOR, np.int8)
+    cells[::step, :] = WALL
+    cells[:, ::step] = WALL
+    return cells, np.zeros_like(cells), np.full_like(cells, -1)
 
 
 class RoomGrid:
@@ -108,11 +141,8 @@ class RoomGrid:
         self.room_size, self.num_rows, self.num_cols = room_size, num_rows, num_cols
         step = room_size - 1
         self.height, self.width = num_rows * step + 1, num_cols * step + 1
-        self.cells = np.full((self.height, self.width), FLOOR, np.int8)
-        self.cells[::step, :] = WALL
-        self.cells[:, ::step] = WALL
-        self.door_colour = np.zeros_like(self.cells)
-        self.door_key = np.full_like(self.cells, -1)
+        cells, door_colour, door_key = _empty_grid(room_size, num_rows, num_cols)
+        self.cells, self.door_colour, self.door_key = cells.copy(), door_colour.copy(), door_key.copy()
         self.occupied: set[tuple[int, int]] = set()
         self.doors: list[tuple[int, int]] = []
         self._interiors = _room_interiors(room_size, num_rows, num_cols)
@@ -158,9 +188,10 @@ class RoomGrid:
     ) -> list[tuple[int, int]]:
         """``count`` distinct free cells drawn uniformly from ``rooms`` (default: all), not in front of doors or
         gaps, and now occupied."""
-        placeable = _placeable_cells(self.room_size, self.num_rows, self.num_cols, tuple(self.doors))
-        floor, w = self.cells.tobytes(), self.width  # int8 cells, row-major: floor[y * w + x] == FLOOR
-        free = [c for c in placeable if c not in self.occupied and floor[c[0] * w + c[1]] == FLOOR]
+        free = _placeable_floor(self.room_size, self.num_rows, self.num_cols, tuple(self.doors), self.cells.tobytes())
+        if self.occupied:
+            occupied = self.occupied
+            free = [c for c in free if c not in occupied]
         if rooms is not None:
             allowed = {c for r in rooms for c in self._interiors[r]}
             free = [cell for cell in free if cell in allowed]
@@ -170,27 +201,24 @@ class RoomGrid:
         self.occupied.update(chosen)
         return chosen
 
+    def standable_mask(self, start: tuple[int, int], walkable: frozenset = frozenset()) -> int:
+        """Bit ``y * width + x`` set for each cell the agent can stand on from ``start`` (objects block unless
+        ``walkable``; unlocked doors pass): a flood fill of the grid as one integer bit set."""
+        w = self.width
+        free = _standable_bits(self.cells.tobytes())
+        for y, x in self.occupied - walkable:
+            free &= ~(1 << (y * w + x))
+        reach = 1 << (start[0] * w + start[1])
+        while True:  # the outer wall keeps every shift inside the grid's rows
+            grown = reach | ((reach << 1 | reach >> 1 | reach << w | reach >> w) & free)
+            if grown == reach:
+                return reach
+            reach = grown
+
     def reachable_from(self, start: tuple[int, int], walkable: frozenset = frozenset()) -> set[tuple[int, int]]:
         """Cells the agent can stand on from ``start`` (objects block unless ``walkable``; unlocked doors pass)."""
-        w = self.width
-        blocked = bytearray(((self.cells == WALL) | (self.cells == DOOR_LOCKED)).tobytes())
-        for y, x in self.occupied - walkable:
-            blocked[y * w + x] = 1
-        first = start[0] * w + start[1]
-        blocked[first] = 1
-        frontier, seen = [first], [first]
-        steps = (1, -1, w, -w)  # the outer wall keeps every neighbour index inside the grid
-        while frontier:
-            nxt = []
-            for cell in frontier:
-                for step in steps:
-                    n = cell + step
-                    if not blocked[n]:
-                        blocked[n] = 1
-                        nxt.append(n)
-            seen += nxt
-            frontier = nxt
-        return {divmod(cell, w) for cell in seen}
+        reach, w = self.standable_mask(start, walkable), self.width
+        return {divmod(cell, w) for cell in range(self.height * w) if reach >> cell & 1}
 
     def all_reachable(
         self, start: tuple[int, int], positions: list[tuple[int, int]], walkable: frozenset = frozenset()
@@ -204,8 +232,11 @@ class RoomGrid:
         placed = set(positions)
         if not walkable and not any((y + dy, x + dx) in placed for y, x in positions for dy, dx in _DIAGONAL_AND_STRAIGHT):
             return True
-        stand = self.reachable_from(start, walkable)
-        return all(any((y + dy, x + dx) in stand for dy, dx in _NEIGHBOURS) for y, x in positions)
+        reach, h, w = self.standable_mask(start, walkable), self.height, self.width
+        return all(
+            any(0 <= y + dy < h and 0 <= x + dx < w and reach >> ((y + dy) * w + x + dx) & 1 for dy, dx in _NEIGHBOURS)
+            for y, x in positions
+        )
 
 
 @dataclass
@@ -354,9 +385,9 @@ class Level(ABC):
         """Objects for ``kinds`` drawn with their looks, and the facts that state each kind's look and category."""
         objects, facts = [], []
         for kind, (shape, colour) in zip(kinds, self._looks(rng, kinds)):
-            objects.append(WorldObject(shape=shape, colour=colour, kind=kind.name, pickable=kind.pickable))
-            facts.append(Fact(kind.name, "is_a", kind.category, relevant))
-            facts += appearance_facts(kind.name, shape, colour, relevant)
+            obj, stated = _kind_object(kind.name, kind.category, kind.pickable, shape, colour, relevant)
+            objects.append(obj)
+            facts += stated
         return objects, facts
 
     def _new_grid(self, rng: np.random.Generator) -> RoomGrid:
@@ -521,6 +552,15 @@ class Belief:
         """One of ``options``, guessed; the same decision gets the same guess at every step of the episode."""
         rng = np.random.default_rng([self.episode.guess_seed, zlib.crc32(decision.encode())])
         return options[int(rng.integers(len(options)))]
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind_object(
+    name: str, category: str, pickable: bool, shape: str, colour: str, relevant: bool
+) -> tuple[WorldObject, tuple[Fact, ...]]:
+    """A kind's object with a look, and the facts stating its category and look (both immutable, so shared)."""
+    obj = WorldObject(shape=shape, colour=colour, kind=name, pickable=pickable)
+    return obj, (Fact(name, "is_a", category, relevant), *appearance_facts(name, shape, colour, relevant))
 
 
 @functools.lru_cache(maxsize=64)
