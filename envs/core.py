@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -122,10 +123,17 @@ class Simulation:
         )
 
     def reset_world(self, b: int, rng: np.random.Generator) -> None:
-        episode = self.level.generate(rng, int(self.env_kwargs["max_facts"]))
-        self.batch.load(b, episode.layout, self.shape_index, self.colour_index)
-        self.episodes[b] = episode
-        self.fact_sentences[b] = episode.shown.sentences(get_vocab())
+        self.reset_worlds([b], [rng])
+
+    def reset_worlds(self, rows: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
+        """A new episode in each world of ``rows``, world ``rows[i]`` drawn with ``rngs[i]``."""
+        max_facts = int(self.env_kwargs["max_facts"])
+        vocab = get_vocab()
+        for b, rng in zip(rows, rngs):
+            episode = self.level.generate(rng, max_facts)
+            self.batch.load(b, episode.layout, self.shape_index, self.colour_index)
+            self.episodes[b] = episode
+            self.fact_sentences[b] = episode.shown.sentences(vocab)
 
     def observation(self) -> dict[str, np.ndarray]:
         return {
@@ -304,10 +312,11 @@ class FusionVectorEnv(gym.vector.VectorEnv):
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs: pass one per env, an int or None")
         mask = np.asarray((options or {}).get("reset_mask", self._all), bool)
-        for i in np.flatnonzero(mask):
+        rows = np.flatnonzero(mask).tolist()
+        for i in rows:
             if seeds[i] is not None or self._sim.episodes[i] is None:
                 self._rngs[i], _ = seeding.np_random(seeds[i])
-            self._reset_world(int(i))
+        self._reset_worlds(rows)
         self._ended[mask] = False
         self._started = all(e is not None for e in self._sim.episodes)
         return self._sim.observation(), self._infos()
@@ -329,8 +338,7 @@ class FusionVectorEnv(gym.vector.VectorEnv):
         infos: dict[str, Any] = {}
         if mode == AutoresetMode.NEXT_STEP:
             restarted = np.flatnonzero(self._ended)
-            for i in restarted:
-                self._reset_world(int(i))
+            self._reset_worlds(restarted.tolist())
             reward[restarted], terminated[restarted], truncated[restarted] = 0.0, False, False
             success[restarted] = False
             self._ended = terminated | truncated
@@ -344,7 +352,7 @@ class FusionVectorEnv(gym.vector.VectorEnv):
                 for i in ended:
                     final_obs[i] = {k: v[i] for k, v in final.items()}
                     final_info[i] = {"mission": self._missions[i], "facts": self._facts[i], "success": bool(success[i])}
-                    self._reset_world(int(i))
+                self._reset_worlds(ended.tolist())
                 infos.update(final_obs=final_obs, _final_obs=terminated | truncated)
                 infos.update(final_info=final_info, _final_info=terminated | truncated)
             obs = self._sim.observation()
@@ -369,10 +377,11 @@ class FusionVectorEnv(gym.vector.VectorEnv):
     def episodes(self) -> list[Episode]:
         return list(self._sim.episodes)
 
-    def _reset_world(self, i: int) -> None:
-        self._sim.reset_world(i, self._rngs[i])
-        self._missions[i] = self._sim.episodes[i].mission
-        self._facts[i] = self._sim.fact_sentences[i]
+    def _reset_worlds(self, rows: list[int]) -> None:
+        self._sim.reset_worlds(rows, [self._rngs[i] for i in rows])
+        for i in rows:
+            self._missions[i] = self._sim.episodes[i].mission
+            self._facts[i] = self._sim.fact_sentences[i]
 
     def _infos(self) -> dict[str, Any]:
         return {"mission": self._missions.copy(), "_mission": self._all, "facts": self._facts.copy(), "_facts": self._all}

@@ -256,6 +256,12 @@ class WorldBatch:
         self.mission = np.zeros((b, mission_len), np.int64)
         self.facts = np.zeros((b, max_facts, 3), np.int64)
         self._rows = np.arange(b)
+        self._slots = np.arange(n, dtype=np.int8)  # object slot numbers
+        # tile of each cell code and door colour (only doors depend on the colour)
+        self._cell_tile = np.full((len(CELL_NAMES), tiles.n_colours), tiles.FLOOR, np.int16)
+        self._cell_tile[WALL] = tiles.WALL
+        for state in (DOOR_OPEN, DOOR_CLOSED, DOOR_LOCKED):
+            self._cell_tile[state] = [tiles.door(colour, state) for colour in range(tiles.n_colours)]
         self._cells_per_world = hp * wp
         self._ahead = DY * wp + DX  # flat offset of the cell in front, per direction
         self._flat = {
@@ -268,6 +274,44 @@ class WorldBatch:
     # --- generation → batch ----------------------------------------------------------------------------
     def load(self, b: int, layout: WorldLayout, shape_index: dict[str, int], colour_index: dict[str, int]) -> None:
         """Copy one generated world into row ``b``."""
+        self._check_fits(layout)
+        p, n, wp = self.pad, len(layout.objects), self.tile.shape[2]
+        inner = (b, slice(p, p + self.height), slice(p, p + self.width))
+        self.cell[inner] = layout.cells
+        self.door_colour[inner] = layout.door_colour
+        self.door_key[inner] = layout.door_key
+        # tile of each cell: wall / floor, doors by colour and state, then the objects' sprites
+        tile = self._cell_tile[layout.cells, layout.door_colour]
+        sprites = [self.tiles.object(shape_index[o.shape], colour_index[o.colour]) for o in layout.objects]
+        self.obj_at[inner] = -1
+        if n:
+            tile.reshape(-1)[[y * self.width + x for y, x in layout.object_pos]] = sprites
+            first = b * self._cells_per_world + p * wp + p  # flat index of the grid's cell (0, 0)
+            self._flat["obj_at"][[first + y * wp + x for y, x in layout.object_pos]] = self._slots[:n]
+        self.tile[inner] = tile
+        # per object slot; slots past the world's objects are empty (sprite 0, not pickable, no outcome)
+        empty = [0] * (self.max_objects + 1 - n)
+        tables = layout.tables
+        self.obj_tile[b] = sprites + empty
+        self.pickable[b] = [o.pickable for o in layout.objects] + empty
+        self.face[b] = tables.face.tolist() + empty
+        self.touch[b] = tables.touch.tolist() + empty
+        self.pickup[b] = tables.pickup.tolist() + empty
+        self.walkable[b] = tables.walkable.tolist() + empty
+        self.use[b] = 0
+        self.use[b, :n, :n] = tables.use[:n, :n]
+        self.use[b, self.max_objects, :n] = tables.use[n, :n]
+        self.wrong_key[b] = tables.wrong_key
+        y, x = layout.agent_pos
+        self.agent_at[b] = b * self._cells_per_world + (y + p) * wp + x + p
+        self.agent_dir[b] = layout.agent_dir
+        self.carrying[b] = -1
+        self.steps[b] = 0
+        self.max_steps[b] = layout.max_steps
+        self.mission[b] = list(layout.mission_ids) + [0] * (self.mission.shape[1] - len(layout.mission_ids))
+        self.facts[b] = layout.fact_ids
+
+    def _check_fits(self, layout: WorldLayout) -> None:
         h, w = layout.cells.shape
         if (h, w) != (self.height, self.width):
             raise ValueError(f"layout is {h}x{w} but this batch holds {self.height}x{self.width} grids")
@@ -278,42 +322,6 @@ class WorldBatch:
             raise ValueError(
                 f"instruction has {len(layout.mission_ids)} tokens but max_mission_len={self.mission.shape[1]}"
             )
-        p, t = self.pad, self.tiles
-        inner = (b, slice(p, p + h), slice(p, p + w))
-        self.cell[inner] = layout.cells
-        self.door_colour[inner] = layout.door_colour
-        self.door_key[inner] = layout.door_key
-        self.obj_at[inner] = -1
-        # tile of each cell: wall / floor, doors by colour and state, then the objects' sprites
-        tile = np.where(layout.cells == WALL, t.WALL, t.FLOOR).astype(np.int16)
-        doors = layout.cells >= DOOR_OPEN
-        tile[doors] = t.door_base + 3 * layout.door_colour[doors] + (layout.cells[doors] - DOOR_OPEN)
-        sprites = [t.object(shape_index[o.shape], colour_index[o.colour]) for o in layout.objects]
-        ys, xs = np.array(layout.object_pos, np.int64).reshape(-1, 2).T
-        tile[ys, xs] = sprites
-        self.tile[inner] = tile
-        self.obj_at[b, ys + p, xs + p] = np.arange(n)
-        self.obj_tile[b] = 0
-        self.obj_tile[b, :n] = sprites
-        self.pickable[b] = False
-        self.pickable[b, :n] = [o.pickable for o in layout.objects]
-        tables = layout.tables
-        self.face[b], self.touch[b], self.pickup[b], self.walkable[b] = 0, 0, 0, False
-        self.face[b, :n], self.touch[b, :n], self.pickup[b, :n] = tables.face, tables.touch, tables.pickup
-        self.walkable[b, :n] = tables.walkable
-        self.wrong_key[b] = tables.wrong_key
-        self.use[b] = 0
-        self.use[b, :n, :n] = tables.use[:n, :n]
-        self.use[b, self.max_objects, :n] = tables.use[n, :n]
-        wp = self.tile.shape[2]
-        self.agent_at[b] = b * self._cells_per_world + (layout.agent_pos[0] + p) * wp + layout.agent_pos[1] + p
-        self.agent_dir[b] = layout.agent_dir
-        self.carrying[b] = -1
-        self.steps[b] = 0
-        self.max_steps[b] = layout.max_steps
-        self.mission[b] = 0
-        self.mission[b, : len(layout.mission_ids)] = layout.mission_ids
-        self.facts[b] = layout.fact_ids
 
     @property
     def agent_y(self) -> np.ndarray:
