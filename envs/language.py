@@ -118,9 +118,9 @@ class PickupCategoryInstr(Instruction):
         return {"category": self.category, "a_category": f"{article(self.category)} {self.category}"}
 
     def compile(self, objects: list[WorldObject], knowledge: EpisodeKnowledge, tables: OutcomeTables) -> None:
+        members = set(knowledge.subjects("is_a", self.category))
         for slot, obj in enumerate(objects):
-            is_member = obj.kind is not None and knowledge.holds(obj.kind, "is_a", self.category)
-            tables.pickup[slot] = SUCCESS if is_member else FAILURE
+            tables.pickup[slot] = SUCCESS if obj.kind is not None and obj.kind in members else FAILURE
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ reset, in plain Python, with the world's own ``np_random``; what it returns is l
 from __future__ import annotations
 
 import functools
+import itertools
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
@@ -88,6 +89,7 @@ def _room_interiors(room_size: int, num_rows: int, num_cols: int) -> dict[tuple[
 
 
 _NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+_DIR_STEPS: tuple[tuple[int, int], ...] = tuple((int(dy), int(dx)) for dy, dx in DIR_YX)  # (dy, dx) of each direction
 
 
 @functools.lru_cache(maxsize=256)
@@ -118,9 +120,6 @@ def _standable_bits(cells: bytes) -> int:
     """Bit ``y * w + x`` set for each standable cell of int8 cells given as row-major bytes."""
     standable = _STANDABLE[np.frombuffer(cells, np.int8)]
     return int.from_bytes(np.packbits(standable, bitorder="little").tobytes(), "little")
-
-
-_DIAGONAL_AND_STRAIGHT = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
 
 
 @functools.lru_cache(maxsize=64)
@@ -229,9 +228,11 @@ class RoomGrid:
         8-connected chain of objects can cut a region off: when no two objects touch, even diagonally, every
         free cell is reachable and the search is skipped.
         """
-        placed = set(positions)
-        if not walkable and not any((y + dy, x + dx) in placed for y, x in positions for dy, dx in _DIAGONAL_AND_STRAIGHT):
-            return True
+        if not walkable and not any(
+            abs(y1 - y2) <= 1 and abs(x1 - x2) <= 1 and (y1, x1) != (y2, x2)
+            for (y1, x1), (y2, x2) in itertools.combinations(positions, 2)
+        ):
+            return True  # no two objects touch, even diagonally
         reach, h, w = self.standable_mask(start, walkable), self.height, self.width
         return all(
             any(0 <= y + dy < h and 0 <= x + dx < w and reach >> ((y + dy) * w + x + dx) & 1 for dy, dx in _NEIGHBOURS)
@@ -350,7 +351,8 @@ class Level(ABC):
         shown = apply_knowledge_controls(knowledge, rng, self.drop_facts, self.corrupt_facts, self.contradict_facts)
         tables = OutcomeTables(len(objects))
         instruction.compile(objects, knowledge, tables)
-        front = (agent[0] + int(DIR_YX[agent_dir][0]), agent[1] + int(DIR_YX[agent_dir][1]))
+        dy, dx = _DIR_STEPS[agent_dir]
+        front = (agent[0] + dy, agent[1] + dx)
         if front in positions and tables.face[positions.index(front)] == SUCCESS:
             return None  # would succeed before acting
         mission, mission_ids = instruction.sample_render(rng, self.split, self.vocab)
