@@ -92,7 +92,7 @@ class TileIndex:
     """Tile ids of the render atlas: unseen, floor, wall, doors (colour × state), objects (shape × colour),
     agent (4 directions). The atlas in :mod:`fusiongym.envs.rendering` is drawn in this order."""
 
-    UNSEEN, FLOOR, WALL = 0, 1, 2
+    UNSEEN, FLOOR, WALL = 0, 1, 2  # UNSEEN must stay 0: views hide cells by multiplying with a visibility mask
 
     def __init__(self, n_shapes: int, n_colours: int) -> None:
         self.n_shapes, self.n_colours = n_shapes, n_colours
@@ -405,10 +405,12 @@ class WorldBatch:
     def ego_tiles(self) -> np.ndarray:
         """(B, V, V) tile ids of each world's egocentric view, agent at the bottom centre facing up."""
         v = self.view_size
-        ids = self._flat["tile"].take(self.agent_at[:, None, None] + self._view_flat[self.agent_dir], mode="clip")
+        index = self._view_flat.take(self.agent_dir, axis=0)
+        index += self.agent_at[:, None, None]
+        ids = self._flat["tile"].take(index, mode="clip")
         if not self.see_through_walls:
             opaque = pack_view_bits(self.tiles.opaque.take(ids).reshape(self.batch_size, v * v))  # (B,) bit sets
-            visible = self._sight.visible(opaque)
-            ids = np.where(visible.reshape(self.batch_size, v, v), ids, np.int16(self.tiles.UNSEEN))
+            visible = self._sight.visible(opaque).reshape(self.batch_size, v, v)
+            ids *= visible  # unseen cells become tile 0, UNSEEN
         ids[:, v - 1, v // 2] = self.tiles.agent(3)
         return ids
