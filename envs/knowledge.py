@@ -111,8 +111,7 @@ class EpisodeKnowledge:
 def shuffled_facts(facts: Iterable[Fact], rng: np.random.Generator) -> list[Fact]:
     """Facts in a random order (the order carries no information), duplicates removed."""
     unique: list[Fact] = list(dict.fromkeys(facts))
-    order = rng.permutation(len(unique))
-    return [unique[i] for i in order]
+    return [unique[i] for i in rng.permutation(len(unique)).tolist()]
 
 
 def appearance_facts(kind: str, shape: str, colour: str, relevant: bool) -> list[Fact]:

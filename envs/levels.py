@@ -189,14 +189,13 @@ class RoomGrid:
         gaps, and now occupied."""
         free = _placeable_floor(self.room_size, self.num_rows, self.num_cols, tuple(self.doors), self.cells.tobytes())
         if self.occupied:
-            occupied = self.occupied
-            free = [c for c in free if c not in occupied]
+            free = list(itertools.filterfalse(self.occupied.__contains__, free))
         if rooms is not None:
             allowed = {c for r in rooms for c in self._interiors[r]}
             free = [cell for cell in free if cell in allowed]
         if count > len(free):
             raise GenerationError(f"{count} objects do not fit in {len(free)} free cells: use fewer or larger rooms")
-        chosen = [free[int(i)] for i in rng.choice(len(free), size=count, replace=False)]
+        chosen = [free[i] for i in rng.choice(len(free), size=count, replace=False).tolist()]
         self.occupied.update(chosen)
         return chosen
 
@@ -422,13 +421,13 @@ class GoToLevel(Level):
         distractor_pool = train_pairs if self.split == "train" else train_pairs + test_pairs
         grid = self._new_grid(rng)
         ts, tc = target_pool[int(rng.integers(len(target_pool)))]
-        target = WorldObject(shape=shapes[ts], colour=colours[tc])
+        target = _plain_object(shapes[ts], colours[tc])
         objects = [target]
         for _ in range(self.num_distractors):
             s, c = distractor_pool[int(rng.integers(len(distractor_pool)))]
             if (s, c) == (ts, tc):
                 continue  # a second match would make the instruction ambiguous about which one
-            objects.append(WorldObject(shape=shapes[s], colour=colours[c]))
+            objects.append(_plain_object(shapes[s], colours[c]))
         positions = grid.place(rng, len(objects))
         instruction = GoToInstr(ObjectDescription(colour=target.colour, shape=target.shape))
         facts = self._ontology_distractor_facts(rng, exclude=set())
@@ -471,9 +470,9 @@ class FetchLevel(Level):
         instruction = PickupCategoryInstr(kinds[0].category)
         facts += self._ontology_distractor_facts(rng, exclude={k.name for k in kinds})
         # shuffle object slots so the target is not always slot 0
-        order = rng.permutation(len(objects))
-        objects = [objects[int(i)] for i in order]
-        positions = [positions[int(i)] for i in order]
+        order = rng.permutation(len(objects)).tolist()
+        objects = [objects[i] for i in order]
+        positions = [positions[i] for i in order]
         return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
 
     def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
@@ -554,6 +553,12 @@ class Belief:
         """One of ``options``, guessed; the same decision gets the same guess at every step of the episode."""
         rng = np.random.default_rng([self.episode.guess_seed, zlib.crc32(decision.encode())])
         return options[int(rng.integers(len(options)))]
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_object(shape: str, colour: str) -> WorldObject:
+    """A plain shape in a colour (immutable, so shared)."""
+    return WorldObject(shape=shape, colour=colour)
 
 
 @functools.lru_cache(maxsize=4096)
