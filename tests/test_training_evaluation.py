@@ -59,3 +59,29 @@ def test_iqm_is_the_mean_of_the_middle_half() -> None:
     estimate = iqm_across_levels(levels)
     assert estimate.value == pytest.approx(iqm([0.0, 0.5, 1.0, 0.9]))
     assert estimate.low <= estimate.value <= estimate.high
+
+
+class _FactsSeen(RandomPolicy):
+    """A random policy that records whether any fact reached it."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.saw_facts = False
+
+    def act(self, observations, vector_env, episode_start):  # type: ignore[no-untyped-def]
+        self.saw_facts |= bool(observations["facts"].any())
+        return super().act(observations, vector_env, episode_start)
+
+
+def test_ablation_zeroes_only_the_named_keys_and_is_written_beside_the_plain_evaluation(tmp_path) -> None:
+    from fusiongym.training.evaluation import write_eval
+
+    plain, ablated = _FactsSeen(), _FactsSeen()
+    evaluate(plain, "fusiongym/Fetch-v0", episodes=4, progress=False)
+    result = evaluate(ablated, "fusiongym/Fetch-v0", episodes=4, progress=False, ablate=["facts"])
+    assert plain.saw_facts and not ablated.saw_facts
+    assert result.ablated == ["facts"]
+    metrics, _ = write_eval(result, tmp_path)
+    assert metrics.name == "eval-test-no-facts.json"
+    with pytest.raises(ValueError, match="cannot ablate \\['knowledge'\\]: the observation's keys are"):
+        evaluate(RandomPolicy(0), "fusiongym/Fetch-v0", episodes=2, progress=False, ablate=["knowledge"])

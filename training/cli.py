@@ -81,6 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _print_eval(result, label: str) -> None:
     mode = f", {result.actions} actions" if result.actions in ("sampled", "greedy") else ""
+    mode += "".join(f", {key} zeroed" for key in result.ablated)
     print(f"{label} on {result.env_id} ({result.split} split, {result.episodes} episodes, fixed seeds{mode}):")
     print(f"  success rate  {result.success_rate}")
     print(f"  mean return   {result.mean_return}")
@@ -95,14 +96,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.run:
         result = evaluate_run(Path(args.run), split=args.split, episodes=args.episodes,
                               trust_pickle=args.trust_pickle, progress=not args.json,
-                              deterministic=args.deterministic)
+                              deterministic=args.deterministic, ablate=args.ablate)
         label = Path(args.run).name
     else:
         if not args.agent or not args.env:
             raise CommandError("eval needs a RUN folder, or --agent and --env; see `fusiongym eval --help`")
         _check_env_id(args.env)
         result = evaluate(builtin_policy(args.agent, args.seed), args.env, split=args.split, episodes=args.episodes,
-                          progress=not args.json)
+                          progress=not args.json, ablate=args.ablate)
         label = args.agent
         if args.out:
             write_eval(result, Path(args.out))
@@ -285,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="with --agent: folder for eval-<split>.json and episodes-<split>.jsonl")
     evaluate.add_argument("--deterministic", action="store_true", help="take the policy's most likely action "
                           "(default: sample from it, seeded, as RL Zoo does for grid worlds)")
+    evaluate.add_argument("--ablate", nargs="+", default=[], choices=["facts", "mission", "image"],
+                          help="zero these observation keys before the agent sees them (e.g. --ablate facts: what "
+                               "reading the facts is worth); written to eval-<split>-no-<key>.json")
     evaluate.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip the run did not write")
     evaluate.set_defaults(handler=cmd_eval)
 

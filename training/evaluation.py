@@ -129,6 +129,7 @@ class EvalResult:
     mean_length: Estimate
     per_episode: list[dict[str, Any]] = field(default_factory=list, repr=False)
     actions: str = "policy"  # how a learned agent chose its actions: "sampled" or "greedy"
+    ablated: list[str] = field(default_factory=list)  # observation keys zeroed before the policy saw them
 
     def to_dict(self, with_episodes: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -181,14 +182,24 @@ def evaluation_seeds(split: str, episodes: int) -> list[int]:
 
 
 def evaluate(policy: BatchPolicy, env_id: str, split: str = "test", episodes: int = DEFAULT_EPISODES,
-             batch_size: int = 50, env_kwargs: dict[str, Any] | None = None, progress: bool = True) -> EvalResult:
-    """Play ``episodes`` episodes from the split's fixed seeds, ``batch_size`` worlds at a time; return metrics."""
+             batch_size: int = 50, env_kwargs: dict[str, Any] | None = None, progress: bool = True,
+             ablate: Sequence[str] = ()) -> EvalResult:
+    """Play ``episodes`` episodes from the split's fixed seeds, ``batch_size`` worlds at a time; return metrics.
+
+    ``ablate`` names observation keys (``"facts"``, ``"mission"``, ``"image"``) that are zeroed before the policy
+    sees them: ``ablate=["facts"]`` measures what reading the facts is worth to a learned agent.
+    """
     from tqdm import tqdm
 
     seeds = evaluation_seeds(split, episodes)
     batch_size = min(batch_size, episodes)
     vector_env = gym.make_vec(env_id, num_envs=batch_size, vectorization_mode="vector_entry_point", split=split,
                               **(env_kwargs or {}))
+    keys = list(vector_env.single_observation_space.spaces)
+    unknown = sorted(set(ablate) - set(keys))
+    if unknown:
+        vector_env.close()
+        raise ValueError(f"cannot ablate {unknown}: the observation's keys are {', '.join(keys)}")
     records: list[dict[str, Any]] = []
     bar = tqdm(total=episodes, desc=f"evaluating {env_id} ({split})", unit="episode", disable=not progress,
                leave=False)
@@ -203,6 +214,8 @@ def evaluate(policy: BatchPolicy, env_id: str, split: str = "test", episodes: in
         returns = np.zeros(batch_size)
         lengths = np.zeros(batch_size, dtype=np.int64)
         while active.any():
+            if ablate:
+                observations = {k: (np.zeros_like(v) if k in ablate else v) for k, v in observations.items()}
             actions = policy.act(observations, vector_env, episode_start)
             observations, rewards, terminated, truncated, infos = vector_env.step(actions)
             episode_start = np.zeros(batch_size, dtype=bool)
@@ -222,13 +235,16 @@ def evaluate(policy: BatchPolicy, env_id: str, split: str = "test", episodes: in
         mean_return=bootstrap_mean([r["return"] for r in records]),
         mean_length=bootstrap_mean([r["length"] for r in records]),
         per_episode=records,
+        ablated=sorted(ablate),
     )
 
 
 def write_eval(result: EvalResult, folder: Path, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
-    """Write ``eval-<split>.json`` (metrics) and ``episodes-<split>.jsonl`` (one line per episode) atomically."""
+    """Write ``eval-<split>.json`` (metrics) and ``episodes-<split>.jsonl`` (one line per episode) atomically;
+    an ablated evaluation goes to ``eval-<split>-no-<keys>.json``, beside (not over) the plain one."""
     folder.mkdir(parents=True, exist_ok=True)
-    metrics_path, episodes_path = folder / f"eval-{result.split}.json", folder / f"episodes-{result.split}.jsonl"
+    name = result.split + "".join(f"-no-{key}" for key in result.ablated)
+    metrics_path, episodes_path = folder / f"eval-{name}.json", folder / f"episodes-{name}.jsonl"
     atomic_write_text(metrics_path, json.dumps({**result.to_dict(), **(extra or {})}, indent=2) + "\n")
     atomic_write_text(episodes_path, "".join(json.dumps(r) + "\n" for r in result.per_episode))
     return metrics_path, episodes_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +81,15 @@ def load_run_policy(run_dir: Path, trust_pickle: bool = False, deterministic: bo
 
 
 def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPISODES, trust_pickle: bool = False,
-                 progress: bool = True, deterministic: bool = False) -> EvalResult:
-    """Evaluate a run's agent with the protocol and write ``eval-<split>.json`` / ``episodes-<split>.jsonl``."""
+                 progress: bool = True, deterministic: bool = False, ablate: Sequence[str] = ()) -> EvalResult:
+    """Evaluate a run's agent with the protocol and write ``eval-<split>.json`` / ``episodes-<split>.jsonl``
+    (``ablate``: observation keys zeroed, written to ``eval-<split>-no-<key>.json``)."""
     import torch
 
     torch.set_num_threads(1)
     policy, config = load_run_policy(run_dir, trust_pickle, deterministic)
     result = evaluate(policy, config.env_id, split=split, episodes=episodes, env_kwargs=config.env_kwargs,
-                      progress=progress)
+                      progress=progress, ablate=ablate)
     # DQN's predict is epsilon-greedy with the loaded model's exploration rate, 0: greedy either way.
     result.actions = "greedy" if deterministic or config.algo in ("qlearning", "dqn") else "sampled"
     write_eval(result, Path(run_dir))
