@@ -83,10 +83,9 @@ class EpisodeKnowledge:
                 f"this episode has {len(self.facts)} facts but the observation holds max_facts={max_facts}; "
                 f"pass a larger max_facts (or fewer distractor_facts) to gym.make"
             )
-        out = np.zeros((max_facts, 3), dtype=np.int64)
-        if self.facts:
-            out[: len(self.facts)] = [f.ids(vocab) for f in self.facts]
-        return out
+        out = np.zeros(max_facts * 3, dtype=np.int64)
+        out[: 3 * len(self.facts)] = [i for f in self.facts for i in f.ids(vocab)]
+        return out.reshape(max_facts, 3)
 
     def sentences(self, vocab: Vocabulary) -> list[str]:
         """The facts as English sentences (``"apple is a fruit"``), in the order shown."""

@@ -282,7 +282,8 @@ class WorldBatch:
         self.door_key[inner] = layout.door_key
         # tile of each cell: wall / floor, doors by colour and state, then the objects' sprites
         tile = self._cell_tile[layout.cells, layout.door_colour]
-        sprites = [self.tiles.object(shape_index[o.shape], colour_index[o.colour]) for o in layout.objects]
+        base, colours = self.tiles.object_base, self.tiles.n_colours  # sprite of an object: TileIndex.object
+        sprites = [base + shape_index[o.shape] * colours + colour_index[o.colour] for o in layout.objects]
         self.obj_at[inner] = -1
         if n:
             tile.reshape(-1)[[y * self.width + x for y, x in layout.object_pos]] = sprites
