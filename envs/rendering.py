@@ -1,8 +1,9 @@
 """Rendering by tile gathering: a pre-drawn atlas indexed with array arithmetic, no per-pixel Python.
 
 :class:`TileAtlas` draws every tile of :class:`~fusiongym.envs.world.TileIndex` once per tile size.
-``ego_image`` turns (B, V, V) tile ids into (B, V*ts, V*ts, 3) RGB with a single gather whose index array is
-laid out in the output's memory order, so no transpose copy follows. The top-down frame for
+``ego_image`` turns (B, V, V) tile ids into (B, V*ts, V*ts, 3) RGB with gathers whose index arrays are laid
+out in the output's memory order, so no transpose copy follows: the distinct rows of tiles of a batch of views
+are drawn once, then copied whole to where they appear. The top-down frame for
 ``render_mode="rgb_array"`` adds the instruction and the facts, drawn with Pillow, beside the map.
 """
 
@@ -28,6 +29,8 @@ FLOOR_LINE = (60, 60, 60)
 WALL_RGB = (150, 150, 150)  # lighter than the grey of grey doors and objects
 AGENT_RGB = (255, 140, 0)  # orange: no object colour, so the agent is never mistaken for a red triangle
 _SUPERSAMPLE = 4
+#: From how many rows of tiles drawing only the distinct ones pays for finding them (about 30 views of 7 rows).
+_DISTINCT_ROWS_FROM = 192
 
 
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -126,11 +129,19 @@ class TileAtlas:
         row = np.dtype((np.void, ts * 3))
         self._rows = np.ascontiguousarray(self.pixels).reshape(tiles.count * ts, ts * 3).view(row).reshape(-1)
         self._row_offsets: dict[tuple[int, int, int], np.ndarray] = {}
+        self._tile_row = np.arange(ts, dtype=np.int16)  # pixel row y within a tile
         if tiles.count * ts > np.iinfo(np.int16).max:
             raise ValueError(f"tile_size={ts} is too large for the atlas index; use at most {32767 // tiles.count}")
 
     def ego_image(self, tile_ids: np.ndarray) -> np.ndarray:
         """(B, V, V) tile ids → (B, V*ts, V*ts, 3) uint8 RGB."""
+        b, vh, vw = tile_ids.shape
+        if vw <= 8 and len(self.pixels) <= 256 and b * vh >= _DISTINCT_ROWS_FROM:
+            return self._image_from_distinct_rows(tile_ids)
+        return self._gather(tile_ids).view(np.uint8).reshape(b, vh * self.tile_size, vw * self.tile_size, 3)
+
+    def _gather(self, tile_ids: np.ndarray) -> np.ndarray:
+        """(B, R, C) tile ids → (B, R*ts, C) tile rows (elements of ts*3 bytes): the image's pixel rows."""
         b, vh, vw = tile_ids.shape
         ts = self.tile_size
         # index[b, r*ts + y, c] = row y of tile ids[b, r, c] in the atlas: the output's own memory order, so the
@@ -143,11 +154,41 @@ class TileAtlas:
         index = np.repeat(tile_ids * np.int16(ts), ts, axis=1)
         index += offset
         # mode="clip" skips numpy's per-element bounds error path (~30% faster); every index is valid by construction
-        return np.take(self._rows, index, mode="clip").view(np.uint8).reshape(b, vh * ts, vw * ts, 3)
+        return np.take(self._rows, index, mode="clip")
+
+    def _image_from_distinct_rows(self, tile_ids: np.ndarray) -> np.ndarray:
+        """``ego_image`` drawing each distinct view row once. Views of a batch share most of their rows (walls,
+        floor, unseen): typically a fifth of them are distinct. So each row of tile ids (at most 8, each < 256)
+        is packed into the bytes of one uint64, the distinct ones are drawn into strips of ts pixel rows, and
+        the image is one gather of whole strips."""
+        b, vh, vw = tile_ids.shape
+        ts = self.tile_size
+        packed = np.zeros((b * vh, 8), np.uint8)
+        packed[:, :vw] = tile_ids.reshape(b * vh, vw)
+        distinct, which = _distinct(packed.view(np.uint64).reshape(-1))
+        rows = distinct.view(np.uint8).reshape(-1, 8)[:, None, :vw].astype(np.int16)  # (U, 1, vw) tile ids
+        index = np.repeat(rows * np.int16(ts), ts, axis=1)  # (U, ts, vw): row y of each tile of each strip
+        index += self._tile_row[:, None]
+        strip = np.dtype((np.void, ts * vw * ts * 3))
+        strips = np.take(self._rows, index.reshape(len(rows), ts * vw), mode="clip").view(strip).reshape(-1)
+        return np.take(strips, which, mode="clip").view(np.uint8).reshape(b, vh * ts, vw * ts, 3)
 
     def grid_image(self, tile_ids: np.ndarray) -> np.ndarray:
         """(H, W) tile ids → (H*ts, W*ts, 3) RGB (one world, for top-down frames)."""
         return self.ego_image(tile_ids[None])[0]
+
+
+def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of 1-D ``keys`` (sorted) and, for each key, the position of its value among them:
+    ``np.unique(keys, return_inverse=True)``, with a stable sort (several times faster on these keys)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.empty(len(keys), bool)  # where a new value starts in the sorted keys
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    which = np.empty(len(keys), np.intp)
+    which[order] = np.cumsum(first) - 1
+    return ordered[first], which
 
 
 def text_panel(lines: list[str], height: int, width: int) -> np.ndarray:
