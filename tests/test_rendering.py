@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fusiongym.envs.core import tile_atlas
-from fusiongym.envs.rendering import _DISTINCT_ROWS_FROM, _distinct
+from fusiongym.envs.rendering import _DISTINCT_ROWS_FROM
+from fusiongym.envs.world import distinct_values
 
 
 def drawn_tile_by_tile(pixels: np.ndarray, tile_ids: np.ndarray) -> np.ndarray:
@@ -40,7 +41,7 @@ def test_both_gather_paths_are_exercised() -> None:
 
 def test_distinct_is_numpys_unique_with_inverse() -> None:
     keys = np.random.default_rng(0).integers(0, 50, 1000).astype(np.uint64)
-    values, which = _distinct(keys)
+    values, which = distinct_values(keys)
     expected_values, expected_which = np.unique(keys, return_inverse=True)
     np.testing.assert_array_equal(values, expected_values)
     np.testing.assert_array_equal(which, expected_which.reshape(-1))
