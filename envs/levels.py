@@ -31,7 +31,6 @@ from fusiongym.envs.vocab import Vocabulary, get_vocab
 from fusiongym.envs.world import (
     DIR_YX,
     DOOR_CLOSED,
-    DOOR_LOCKED,
     DOOR_OPEN,
     FLOOR,
     SUCCESS,
@@ -199,7 +198,7 @@ class RoomGrid:
         self.occupied.update(chosen)
         return chosen
 
-    def standable_mask(self, start: tuple[int, int], walkable: frozenset = frozenset()) -> int:
+    def reachable_mask(self, start: tuple[int, int], walkable: frozenset = frozenset()) -> int:
         """Bit ``y * width + x`` set for each cell the agent can stand on from ``start`` (objects block unless
         ``walkable``; unlocked doors pass): a flood fill of the grid as one integer bit set."""
         w = self.width
@@ -215,7 +214,7 @@ class RoomGrid:
 
     def reachable_from(self, start: tuple[int, int], walkable: frozenset = frozenset()) -> set[tuple[int, int]]:
         """Cells the agent can stand on from ``start`` (objects block unless ``walkable``; unlocked doors pass)."""
-        reach, w = self.standable_mask(start, walkable), self.width
+        reach, w = self.reachable_mask(start, walkable), self.width
         return {divmod(cell, w) for cell in range(self.height * w) if reach >> cell & 1}
 
     def all_reachable(
@@ -232,7 +231,7 @@ class RoomGrid:
             for (y1, x1), (y2, x2) in itertools.combinations(positions, 2)
         ):
             return True  # no two objects touch, even diagonally
-        reach, h, w = self.standable_mask(start, walkable), self.height, self.width
+        reach, h, w = self.reachable_mask(start, walkable), self.height, self.width
         return all(
             any(0 <= y + dy < h and 0 <= x + dx < w and reach >> ((y + dy) * w + x + dx) & 1 for dy, dx in _NEIGHBOURS)
             for y, x in positions

@@ -202,6 +202,7 @@ class SightLines:
         return self._visible(patterns)[which]
 
     def _visible(self, opaque: np.ndarray) -> np.ndarray:
+        """``visible``, testing every bit set given (repeats included)."""
         seen = np.repeat(self.always, len(opaque), axis=1)  # (V*V, B): the batch is the contiguous axis
         for rays in self.rays:
             seen[: len(rays)] |= (rays & opaque) == 0
@@ -210,6 +211,7 @@ class SightLines:
 
 @functools.lru_cache(maxsize=8)
 def _sight_lines(view_size: int) -> SightLines:
+    """The :class:`SightLines` of a view size, from its rays."""
     cells = view_size * view_size
     rays = _sight_rays(view_size).reshape(-1, cells)  # (K, V*V)
     distinct = []
@@ -332,6 +334,7 @@ class WorldBatch:
         self.facts[b] = layout.fact_ids
 
     def _check_fits(self, layout: WorldLayout) -> None:
+        """A ValueError naming what does not fit when ``layout`` does not fit a row of this batch."""
         h, w = layout.cells.shape
         if (h, w) != (self.height, self.width):
             raise ValueError(f"layout is {h}x{w} but this batch holds {self.height}x{self.width} grids")
