@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-VISION_ENCODERS = ("cnn", "vit", "pretrained")
+VISION_ENCODERS = ("cnn", "tiles", "vit", "pretrained")
 LANGUAGE_MODES = ("frozen", "lora", "full")
 KNOWLEDGE_ENCODERS = ("none", "transe", "rotate", "verbalised")
 FUSIONS = ("concat", "film", "cross_attention", "llm_prefix")
@@ -36,9 +36,12 @@ class FusionConfig:
     """Everything that defines a :class:`~fusiongym.fusion.extractor.FusionExtractor`.
 
     Vision:
-        vision: ``"cnn"`` (IMPALA-style CNN for small RGB views), ``"vit"`` (a ``transformers`` ViT built from
-            ``vit_config``) or ``"pretrained"`` (any ``transformers`` vision model from ``vision_path``).
-        cnn_channels: output channels of the CNN stages; each stage halves the resolution.
+        vision: ``"tiles"`` (the default: a CNN at tile resolution, one vector per grid tile, then 3×3 convs —
+            fast on a CPU), ``"cnn"`` (IMPALA-style CNN over the pixels, each stage halving the resolution),
+            ``"vit"`` (a ``transformers`` ViT built from ``vit_config``) or ``"pretrained"`` (any
+            ``transformers`` vision model from ``vision_path``).
+        cnn_channels: output channels of the CNN layers (``tiles``: the tile embedding, then one 3×3 conv per
+            further entry; ``cnn``: one stage per entry).
         vision_grid: side of the patch-token grid the vision encoder returns (``vision_grid**2`` tokens).
         vit_config: ``ViTConfig`` keyword overrides (``image_size`` defaults to the observation's).
         vision_path: local folder (or hub id, offline) of a pretrained vision model.
@@ -73,8 +76,8 @@ class FusionConfig:
         features_dim: size of the features handed to SB3's policy / value heads.
     """
 
-    vision: str = "cnn"
-    cnn_channels: tuple[int, ...] = (16, 32, 32)
+    vision: str = "tiles"
+    cnn_channels: tuple[int, ...] = (64, 64)
     vision_grid: int = 7
     vit_config: dict[str, Any] = field(default_factory=dict)
     vision_path: str | None = None

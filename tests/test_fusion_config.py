@@ -23,7 +23,7 @@ def test_unknown_fusion_names_the_choices() -> None:
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    (dict(vision="resnet"), "unknown vision 'resnet': choose one of cnn, vit, pretrained"),
+    (dict(vision="resnet"), "unknown vision 'resnet': choose one of cnn, tiles, vit, pretrained"),
     (dict(knowledge="complex"), "choose one of none, transe, rotate, verbalised"),
     (dict(language_mode="adapters"), "choose one of frozen, lora, full"),
     (dict(language="none", fusion="llm_prefix"), "set language"),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fusiongym.fusion.config import FusionConfig, FusionConfigError
-from fusiongym.fusion.vision import CNNEncoder, HFVisionEncoder, build_vision_encoder
+from fusiongym.fusion.vision import CNNEncoder, HFVisionEncoder, TileCNNEncoder, build_vision_encoder
 
 torch.set_num_threads(1)
 
@@ -34,6 +34,24 @@ def test_cnn_is_one_token_per_tile_for_a_56px_view() -> None:
     changed = (encoder(image).maps - base).abs().sum(1)[0]
     assert changed[6, 0] > 0
     assert changed[4:, :3].sum() > 0.9 * changed.sum()  # the change stays around that tile
+
+
+def test_tile_cnn_embeds_each_tile_and_mixes_only_its_neighbours() -> None:
+    torch.manual_seed(0)
+    encoder = build_vision_encoder(FusionConfig(vision="tiles", cnn_channels=(8, 8)), image_size=56)
+    assert isinstance(encoder, TileCNNEncoder) and encoder.dim == 8
+    image = torch.zeros(1, 3, 56, 56)
+    base = encoder(image)
+    assert base.maps.shape == (1, 8, 7, 7) and base.tokens.shape == (1, 49, 8)
+    image[..., 48:56, 0:8] = 1.0  # bottom-left tile only
+    changed = (encoder(image).maps - base.maps).abs().sum(1)[0]
+    assert changed[6, 0] > 0
+    assert changed[:5].sum() == 0 and changed[:, 2:].sum() == 0  # one 3x3 conv: the 2x2 neighbourhood only
+
+
+def test_tile_cnn_needs_the_grid_to_divide_the_view() -> None:
+    with pytest.raises(FusionConfigError, match="set vision_grid to the view's side in tiles"):
+        build_vision_encoder(FusionConfig(vision="tiles", vision_grid=5), image_size=56)
 
 
 def test_vit_from_config_gives_patch_tokens() -> None:
