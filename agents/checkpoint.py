@@ -215,6 +215,7 @@ def load_agent(folder: str | Path, env: gym.Env | VecEnv | None = None, device: 
         if env.action_space != action_space:
             raise CheckpointError(f"env action space {env.action_space} does not match the saved {action_space}")
     algo_kwargs = {**(config.get("algo_kwargs") or {}), **algo_overrides}
+    algo_kwargs.pop("device", None)  # checkpoints written before make_agent stopped recording it
     cls = algorithm_class(name)
     model = cls(policy_class, env=None, device=device, _init_setup_model=False,  # type: ignore[call-arg]
                 policy_kwargs=policy_kwargs, **algo_kwargs)

@@ -116,7 +116,8 @@ def make_agent(algo: str, env: gym.Env | VecEnv | str, policy: str = "fusion", f
         "policy": policy,
         "fusion": config.to_dict() if config is not None else None,
         "policy_kwargs": user_policy_kwargs,  # made JSON-ready (or refused, naming the key) when saved
-        "algo_kwargs": {k: v for k, v in algo_kwargs.items() if _json_ready(v)},
+        # where the model ran is not part of the agent: load_agent takes its own device
+        "algo_kwargs": {k: v for k, v in algo_kwargs.items() if _json_ready(v) and k != "device"},
         "seed": seed,
     }
     return model

@@ -45,8 +45,8 @@ def _distribution(model: Any, obs: dict[str, np.ndarray]) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("algo, kwargs", [
-    ("ppo", dict(n_steps=32, batch_size=16, n_epochs=1, policy_kwargs=dict(net_arch=[16],
-                                                                             activation_fn=torch.nn.Tanh))),
+    ("ppo", dict(n_steps=32, batch_size=16, n_epochs=1, device="cpu",  # a device given to make_agent once broke load
+                 policy_kwargs=dict(net_arch=[16], activation_fn=torch.nn.Tanh))),
     ("dqn", dict(buffer_size=200, learning_starts=16, train_freq=4, batch_size=8)),
 ])
 def test_save_then_load_gives_identical_outputs(algo: str, kwargs: Any, tmp_path: Path) -> None:
