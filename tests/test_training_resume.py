@@ -121,3 +121,42 @@ def test_corrupt_run_folders_give_clear_errors(tmp_path: Path, damage, message: 
     for command in (["eval", str(run_dir)], ["train", "--resume", str(run_dir)], ["record", str(run_dir)]):
         assert main(command) == 2, command  # in-process: the entry point's own path is covered in test_cli.py
         assert message in capsys.readouterr().err, command
+
+
+def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path) -> None:
+    """An off-policy run checkpoints its replay buffer (sha256 in state.json) and a resumed run learns on from it."""
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.train import read_state, train
+
+    run_dir = tmp_path / "dqn"
+    config = build_run_config("fusiongym/GoTo-v0", "dqn", "cnn", timesteps=256, checkpoint_every=128,
+                              overrides=["n_envs=2", "buffer_size=512", "learning_starts=64"])
+    train(config, run_dir, progress=False)
+    state = read_state(run_dir)
+    assert state["replay_buffer"]["num_timesteps"] == state["num_timesteps"] >= 256
+    state["status"], state["num_timesteps"] = "running", 128  # as if killed: resume must reload the buffer
+    (run_dir / "state.json").write_text(json.dumps(state))
+    from stable_baselines3 import DQN
+
+    loaded: list[int] = []
+    original = DQN.load_replay_buffer
+
+    def spy(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, path, *args, **kwargs)
+        loaded.append(self.replay_buffer.size())
+
+    DQN.load_replay_buffer = spy
+    try:
+        train(None, run_dir, resume=True, progress=False)
+    finally:
+        DQN.load_replay_buffer = original
+    assert loaded and loaded[0] * config.n_envs >= 256  # size() counts steps of all n_envs together
+    with open(run_dir / "replay_buffer.pkl", "ab") as handle:
+        handle.write(b"tampered")
+    state = read_state(run_dir)
+    state["status"] = "running"
+    (run_dir / "state.json").write_text(json.dumps(state))
+    from fusiongym.training.runs import RunFolderError
+
+    with pytest.raises(RunFolderError, match="not the replay buffer this run wrote"):
+        train(None, run_dir, resume=True, progress=False)

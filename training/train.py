@@ -32,6 +32,7 @@ from fusiongym.training.evaluation import atomic_write, atomic_write_text
 CONFIG_FILE = "config.yaml"
 STATE_FILE = "state.json"
 SB3_CHECKPOINT = "checkpoint.zip"
+REPLAY_BUFFER = "replay_buffer.pkl"  # off-policy algorithms (DQN): what a resumed run goes on learning from
 QTABLE_CHECKPOINT = "qtable.npz"
 AGENT_FOLDER = "agent"
 
@@ -96,19 +97,23 @@ def write_state(run_dir: Path, state: dict[str, Any]) -> None:
     atomic_write_text(Path(run_dir) / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
-def verified_checkpoint(run_dir: Path, state: dict[str, Any], trust_pickle: bool = False) -> Path:
-    """The run's SB3 checkpoint, after checking it is the very file this run wrote (its sha256 in state.json).
+def verified_checkpoint(run_dir: Path, state: dict[str, Any], trust_pickle: bool = False,
+                        key: str = "checkpoint") -> Path:
+    """The run's SB3 checkpoint (``key="replay_buffer"``: its replay buffer), after checking it is the very file
+    this run wrote (its sha256 in state.json).
 
-    SB3 zips hold pickles; a zip this run did not write is opened only with ``trust_pickle=True``.
+    SB3 zips and replay buffers hold pickles; a file this run did not write is opened only with
+    ``trust_pickle=True``.
     """
-    record = state.get("checkpoint") or {}
-    path = Path(run_dir) / record.get("file", SB3_CHECKPOINT)
+    record = state.get(key) or {}
+    path = Path(run_dir) / record.get("file", SB3_CHECKPOINT if key == "checkpoint" else REPLAY_BUFFER)
     if not path.is_file():
-        raise RunFolderError(f"{run_dir} has no checkpoint ({path.name} is missing): the run was killed before its "
-                             "first checkpoint; start it again")
+        raise RunFolderError(f"{run_dir} has no {key.replace('_', ' ')} ({path.name} is missing): the run was killed "
+                             "before its first checkpoint, or the file was removed; start the run again")
     if not trust_pickle and sha256_of(path) != record.get("sha256"):
-        raise RunFolderError(f"{path} is not the checkpoint this run wrote (its sha256 differs from {STATE_FILE}); "
-                             "it holds pickles, so it is not opened. If you trust it, pass --trust-pickle")
+        raise RunFolderError(f"{path} is not the {key.replace('_', ' ')} this run wrote (its sha256 differs from "
+                             f"{STATE_FILE}); it holds pickles, so it is not opened. If you trust it, pass "
+                             "--trust-pickle")
     return path
 
 
@@ -162,6 +167,11 @@ def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segmen
     """Write ``checkpoint.zip`` atomically (temp file, fsync, ``os.replace``), then record it in state.json."""
     path = Path(run_dir) / SB3_CHECKPOINT
     atomic_write(path, model.save)
+    if getattr(model, "replay_buffer", None) is not None:  # off-policy: the transitions go with the weights
+        buffer_path = Path(run_dir) / REPLAY_BUFFER
+        atomic_write(buffer_path, model.save_replay_buffer)
+        state["replay_buffer"] = {"file": buffer_path.name, "num_timesteps": int(model.num_timesteps),
+                                  "sha256": sha256_of(buffer_path)}
     state["num_timesteps"] = int(model.num_timesteps)
     state["checkpoint"] = {"file": path.name, "num_timesteps": int(model.num_timesteps), "sha256": sha256_of(path)}
     state["wall_time_s"] = state.get("wall_time_before_s", 0.0) + time.time() - segment_start
@@ -304,6 +314,8 @@ def train_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], logger: A
         checkpoint = verified_checkpoint(run_dir, state, trust_pickle)
         model = algorithm_class(config.algo).load(str(checkpoint), env=env, device="cpu")
         model.fusiongym_spec = state["agent_spec"]
+        if getattr(model, "replay_buffer", None) is not None and "replay_buffer" in state:
+            model.load_replay_buffer(str(verified_checkpoint(run_dir, state, trust_pickle, key="replay_buffer")))
     else:
         fusion = FusionConfig.from_dict(config.fusion) if config.policy == "fusion" else None
         model = make_agent(config.algo, env, policy=config.policy, fusion=fusion, seed=config.seed,
