@@ -7,9 +7,13 @@ the env's own script:
 * GuideFollower: the guide is the oracle guide (``GuideFollowerBatch.oracle_guide_actions``: the oracle's next
   action name); PPO learns the follower (``image`` + ``message``).
 * KnowledgeSplit: agent_1 is the scripted agent (``ScriptedSplitPair``) and agent_0 says what the script says
-  (its category's kind, the kind agent_1 asked for); PPO learns agent_0's moves (``image`` + ``message``: agent_1
-  tells it its target's colour and shape). ``--learners both`` learns the moves of both agents with one shared
-  policy (each sees ``image``, ``message``, ``mission``, ``facts`` and a one-hot ``agent``); the speech stays scripted.
+  (its category's kind, the kind agent_1 asked for); the policy learns agent_0's moves (``image`` + ``message``:
+  agent_1 tells it its target's colour and shape), which is a navigation task (find the named object, face it,
+  pick it up). Pure PPO does not learn it in this budget (about chance, 0.2, after 300k steps), so by default the
+  policy is first fitted to the scripted mover by DAgger (``--imitation`` agent-steps, :func:`imitate`), then
+  trained by PPO on the env's reward (``--imitation 0`` for pure PPO). ``--learners both`` learns the moves of
+  both agents with one shared policy (each sees ``image``, ``message``, ``mission``, ``facts`` and a one-hot
+  ``agent``); the speech stays scripted.
 
 Message ids go through an embedding (:class:`TokenViewExtractor`), the pixels through a tile CNN (one 8×8 stride-8
 convolution per tile, then a 3×3 one: :class:`fusiongym.fusion.vision.TileCNNEncoder`), FiLM-conditioned on them.
@@ -247,6 +251,46 @@ def model_policy(model: PPO, deterministic: bool) -> Policy:
     return lambda venv, obs: model.predict(obs, deterministic=deterministic)[0]
 
 
+def imitate(model: PPO, venv: ScriptedPartnerVecEnv, steps: int, seed: int, rollout: int = 64,
+            epochs: int = 2, batch_size: int = 256, keep: int = 8) -> int:
+    """DAgger from the env's script: roll out a mix of the policy and the script (the script's share falls from 1
+    to 0 over the first half of ``steps``), label every visited state with the script's move
+    (:meth:`ScriptedPartnerVecEnv.scripted_moves`, which plans from the true state, so any state can be labelled),
+    and fit the policy's action distribution to the labels by cross-entropy on the last ``keep`` rollouts.
+    Only the policy head and the extractor learn; PPO trains the value head afterwards. Returns agent-steps used."""
+    policy, rng = model.policy, np.random.default_rng(seed)
+    obs, used = venv.reset(), 0
+    memory: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
+    while used < steps:
+        rollout_obs: list[dict[str, np.ndarray]] = []
+        labels: list[np.ndarray] = []
+        for _ in range(rollout):
+            label = venv.scripted_moves()
+            expert_share = max(0.0, 1.0 - used / max(steps / 2, 1))
+            own = model.predict(obs, deterministic=False)[0]
+            rollout_obs.append({k: v.copy() for k, v in obs.items()})
+            labels.append(label)
+            obs, *_ = venv.step(np.where(rng.random(venv.num_envs) < expert_share, label, own))
+            used += venv.num_envs
+        memory = (memory + [({k: np.concatenate([o[k] for o in rollout_obs]) for k in obs}, np.concatenate(labels))])[-keep:]
+        data = {k: np.concatenate([m[0][k] for m in memory]) for k in obs}
+        target = np.concatenate([m[1] for m in memory])
+        policy.set_training_mode(True)
+        for _ in range(epochs):
+            order = rng.permutation(len(target))
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                tensors, _ = policy.obs_to_tensor({k: v[idx] for k, v in data.items()})
+                log_prob = policy.get_distribution(tensors).log_prob(torch.as_tensor(target[idx]))
+                loss = -log_prob.mean()
+                policy.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+                policy.optimizer.step()
+        policy.set_training_mode(False)
+    return used
+
+
 # --- scratch mode: shared-parameter PPO, speaking and acting ------------------------------------------------
 class SharedPolicyVecEnv(_CoreVecEnv):
     """SB3 ``VecEnv`` over a batched multi-agent core: env ``b * n + i`` is agent ``i`` of world ``b``.
@@ -385,12 +429,17 @@ def run_env(name: str, args: argparse.Namespace) -> dict[str, Any]:
         venv = SharedPolicyVecEnv(CORES[name], train_rngs, split="train", **kwargs)
         model = make_ppo(venv, args, None)
     start = time.monotonic()
+    imitation = 0
+    if args.mode == "listener" and args.imitation:
+        expert_rngs = [np.random.default_rng([args.train_seed, b, 1]) for b in range(args.worlds)]
+        expert_venv = ScriptedPartnerVecEnv(CORES[name], expert_rngs, learners, keys, split="train", **kwargs)
+        imitation = imitate(model, expert_venv, args.imitation, args.train_seed)
     model.learn(args.timesteps, callback=TimeBudget(args.minutes * 60) if args.minutes else None)
     minutes = (time.monotonic() - start) / 60
     recent = venv.episode_success[-500:]
     row: dict[str, Any] = {
-        "env": f"fusiongym/{name}-v0", "learners": "+".join(learners), "steps": model.num_timesteps,
-        "minutes": minutes, "train": float(np.mean(recent)) if recent else float("nan"),
+        "env": f"fusiongym/{name}-v0", "learners": "+".join(learners), "imitation": imitation,
+        "steps": model.num_timesteps, "minutes": minutes, "train": float(np.mean(recent)) if recent else float("nan"),
     }
     for label, zero in (("test", False), ("zeroed", True)):
         test_kwargs = {**kwargs, "split": "test", "zero_messages": zero}
@@ -412,7 +461,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--learners", choices=["one", "both"], default="one",
                         help="listener mode on KnowledgeSplit: learn agent_0's moves (one) or both agents' (both)")
     parser.add_argument("--timesteps", type=int, default=None,
-                        help="agent-steps of training per env (default: 150000 GuideFollower, 300000 KnowledgeSplit)")
+                        help="PPO agent-steps per env (default: 400000 GuideFollower, 300000 KnowledgeSplit)")
+    parser.add_argument("--imitation", type=int, default=None,
+                        help="listener mode: agent-steps of DAgger from the scripted mover before PPO "
+                             "(default: 0 GuideFollower, 100000 KnowledgeSplit; 0 = pure PPO)")
     parser.add_argument("--minutes", type=float, default=None, help="optional wall-clock cap per env")
     parser.add_argument("--worlds", type=int, default=16, help="worlds stepped together in training")
     parser.add_argument("--n-steps", type=int, default=128, help="PPO rollout length per env")
@@ -429,7 +481,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-DEFAULT_TIMESTEPS = {"GuideFollower": 150_000, "KnowledgeSplit": 300_000}
+DEFAULT_TIMESTEPS = {"GuideFollower": 400_000, "KnowledgeSplit": 300_000}
+DEFAULT_IMITATION = {"GuideFollower": 0, "KnowledgeSplit": 100_000}
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -440,14 +493,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     print(f"mode={args.mode} learners={args.learners} timesteps={budget} train_seed={args.train_seed} "
           f"eval_seed={args.eval_seed} worlds={args.worlds} threads={args.threads}; test split, {args.episodes} episodes "
           f"(SEEDS['test'][:{args.episodes}]), actions {'greedy' if args.deterministic else 'sampled'}")
-    header = f"{'env':28} {'learned':16} {'agent-steps':>11} {'min':>5} {'train':>6} {'test':>6} {'zeroed':>7}"
+    header = f"{'env':28} {'learned':16} {'imitation':>9} {'ppo steps':>9} {'min':>5} {'train':>6} {'test':>6} {'zeroed':>7}"
     if args.mode == "listener":
         header += f" {'scripted':>9} {'scripted zeroed':>16}"
     print(header, flush=True)
     rows = []
     for name in args.envs:
-        row = run_env(name, argparse.Namespace(**{**vars(args), "timesteps": args.timesteps or DEFAULT_TIMESTEPS[name]}))
-        line = (f"{row['env']:28} {row['learners']:16} {row['steps']:>11} {row['minutes']:>5.1f} {row['train']:>6.2f} "
+        budget = {"timesteps": DEFAULT_TIMESTEPS[name] if args.timesteps is None else args.timesteps,
+                  "imitation": DEFAULT_IMITATION[name] if args.imitation is None else args.imitation}
+        row = run_env(name, argparse.Namespace(**{**vars(args), **budget}))
+        line = (f"{row['env']:28} {row['learners']:16} {row['imitation']:>9} {row['steps']:>9} {row['minutes']:>5.1f} {row['train']:>6.2f} "
                 f"{row['test']:>6.2f} {row['zeroed']:>7.2f}")
         if args.mode == "listener":
             line += f" {row['scripted_test']:>9.2f} {row['scripted_zeroed']:>16.2f}"

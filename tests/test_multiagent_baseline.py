@@ -110,14 +110,35 @@ def test_extractor_reads_message_ids_through_an_embedding() -> None:
 
 @pytest.mark.parametrize("mode", ["listener", "scratch"])
 def test_script_runs_on_a_tiny_budget(mode: str, capsys) -> None:
-    argv = ["--mode", mode, "--timesteps", "64", "--worlds", "4", "--n-steps", "16", "--batch-size", "32",
-            "--episodes", "3"]
+    argv = ["--mode", mode, "--timesteps", "64", "--imitation", "64", "--worlds", "4", "--n-steps", "16",
+            "--batch-size", "32", "--episodes", "3"]
     rows = mab.main(argv)
     out = capsys.readouterr().out
     assert [r["env"] for r in rows] == ["fusiongym/GuideFollower-v0", "fusiongym/KnowledgeSplit-v0"]
     for row in rows:
         assert row["steps"] >= 64 and 0.0 <= row["test"] <= 1.0 and 0.0 <= row["zeroed"] <= 1.0
+        assert (row["imitation"] >= 64) if mode == "listener" else row["imitation"] == 0
         assert row["env"] in out
         if mode == "listener":
             assert row["scripted_test"] == 1.0
     assert "python benchmarks/multiagent_baseline.py --mode " + mode in out
+
+
+def test_imitation_fits_the_policy_to_the_scripted_moves() -> None:
+    venv = mab.ScriptedPartnerVecEnv(KnowledgeSplitBatch, _rngs(4), ("agent_0",))
+    model = mab.make_ppo(venv, mab.parse_args(["--n-steps", "8", "--batch-size", "32"]),
+                         {"features_extractor_class": mab.TokenViewExtractor, "net_arch": [32]})
+    expert = mab.ScriptedPartnerVecEnv(KnowledgeSplitBatch, _rngs(4, seed=1), ("agent_0",))
+    obs = expert.reset()
+    labels = expert.scripted_moves()
+    tensors, _ = model.policy.obs_to_tensor(obs)
+
+    def label_log_prob() -> float:
+        with torch.no_grad():
+            return float(model.policy.get_distribution(tensors).log_prob(torch.as_tensor(labels)).mean())
+
+    before = label_log_prob()
+    used = mab.imitate(model, mab.ScriptedPartnerVecEnv(KnowledgeSplitBatch, _rngs(4, seed=2), ("agent_0",)), 256, seed=0,
+                       rollout=16, epochs=4, batch_size=32)
+    assert used >= 256
+    assert label_log_prob() > before  # the script's moves became likelier (they are mostly one move: wait or turn)
