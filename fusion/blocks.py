@@ -23,18 +23,27 @@ def _pooled_or_none(part: TextOutput | KnowledgeOutput | None) -> list[torch.Ten
     return [] if part is None else [part.pooled]
 
 
+def spatial_readout(channels: int, grid: int, out_dim: int) -> nn.Sequential:
+    """``[B, C, grid, grid]`` maps to ``[B, out_dim]`` through a linear layer over the flattened map, which keeps
+    *where* things are in the view (an egocentric policy must know whether its goal is ahead or to the left;
+    pooling over the grid would throw that away)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(channels * grid * grid, out_dim), nn.ReLU())
+
+
 class ConcatFusion(nn.Module):
-    """``MLP([vision; language; knowledge])``."""
+    """``MLP([readout(vision maps); language; knowledge])``, the readout keeping positions in the view."""
 
     def __init__(self, vision_dim: int, language_dim: int, knowledge_dim: int, hidden_dim: int,
-                 features_dim: int) -> None:
+                 features_dim: int, grid: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(vision_dim + language_dim + knowledge_dim, hidden_dim), nn.ReLU(),
+        self.readout = spatial_readout(vision_dim, grid, hidden_dim)
+        self.net = nn.Sequential(nn.Linear(hidden_dim + language_dim + knowledge_dim, hidden_dim), nn.ReLU(),
                                  nn.Linear(hidden_dim, features_dim), nn.ReLU())
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:
-        return self.net(torch.cat([vision.pooled, *_pooled_or_none(language), *_pooled_or_none(knowledge)], -1))
+        parts = [self.readout(vision.maps), *_pooled_or_none(language), *_pooled_or_none(knowledge)]
+        return self.net(torch.cat(parts, -1))
 
 
 class _FiLMLayer(nn.Module):
@@ -54,14 +63,16 @@ class _FiLMLayer(nn.Module):
 class FiLMFusion(nn.Module):
     """FiLM: the condition ``[language; knowledge]`` scales and shifts the vision maps over ``layers`` residual
     conv layers (at the vision encoder's channel width, so FiLM costs little next to the encoder); the modulated
-    maps are max-pooled and joined with the condition."""
+    maps are read out position by position (:func:`spatial_readout`) and joined with the condition."""
 
-    def __init__(self, vision_dim: int, cond_dim: int, hidden_dim: int, features_dim: int, layers: int = 2) -> None:
+    def __init__(self, vision_dim: int, cond_dim: int, hidden_dim: int, features_dim: int, grid: int,
+                 layers: int = 2) -> None:
         super().__init__()
         self.cond_dim = cond_dim
         self.cond = nn.Sequential(nn.Linear(max(cond_dim, 1), hidden_dim), nn.ReLU())
         self.layers = nn.ModuleList(_FiLMLayer(vision_dim, hidden_dim) for _ in range(layers))
-        self.out = nn.Sequential(nn.Linear(vision_dim + hidden_dim, features_dim), nn.ReLU())
+        self.readout = spatial_readout(vision_dim, grid, hidden_dim)
+        self.out = nn.Sequential(nn.Linear(2 * hidden_dim, features_dim), nn.ReLU())
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:
@@ -71,7 +82,7 @@ class FiLMFusion(nn.Module):
         maps = vision.maps
         for layer in self.layers:
             maps = layer(maps, cond)
-        return self.out(torch.cat([maps.amax(dim=(2, 3)), cond], -1))
+        return self.out(torch.cat([self.readout(maps), cond], -1))
 
 
 class CrossAttentionFusion(nn.Module):

@@ -112,10 +112,10 @@ class FusionExtractor(BaseFeaturesExtractor):
         self.fusion: nn.Module
         if config.fusion == "concat":
             self.fusion = ConcatFusion(vision_dim, language_dim, knowledge_dim, config.hidden_dim,
-                                       config.features_dim)
+                                       config.features_dim, grid=config.vision_grid)
         elif config.fusion == "film":
             self.fusion = FiLMFusion(vision_dim, language_dim + knowledge_dim, config.hidden_dim,
-                                     config.features_dim, layers=config.film_layers)
+                                     config.features_dim, grid=config.vision_grid, layers=config.film_layers)
         elif config.fusion == "cross_attention":
             self.fusion = CrossAttentionFusion(vision_dim, config.vision_grid ** 2, language_dim, knowledge_dim,
                                                config.hidden_dim, config.num_heads, config.features_dim)

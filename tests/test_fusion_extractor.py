@@ -32,7 +32,7 @@ def _batch(vocab: Any, batch: int = 5, channels_first: bool = True, seed: int = 
 
 
 @pytest.mark.parametrize("vision, knowledge, fusion", list(itertools.product(
-    ["cnn", "vit"], ["none", "transe", "rotate", "verbalised"], ["concat", "film", "cross_attention", "llm_prefix"])))
+    ["tiles", "cnn", "vit"], ["none", "transe", "rotate", "verbalised"], ["concat", "film", "cross_attention", "llm_prefix"])))
 def test_every_combination_gives_features_of_the_right_shape(vision: str, knowledge: str, fusion: str) -> None:
     vocab = suite_vocab()
     config = FusionConfig(vision=vision, knowledge=knowledge, fusion=fusion, language_config=TINY_BERT,
@@ -167,3 +167,22 @@ def test_default_config_uses_the_packaged_minilm_and_survives_sb3_ortho_init() -
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "film"])
+def test_features_say_where_in_the_view_a_thing_is(fusion: str) -> None:
+    """The same content at two places of the view gives two different features (a grid mean would not: an
+    egocentric policy must tell "ahead" from "to the left")."""
+    from fusiongym.fusion.blocks import ConcatFusion, FiLMFusion
+    from fusiongym.fusion.vision import VisionOutput
+
+    torch.manual_seed(0)
+    block = (ConcatFusion(4, 0, 0, 16, 8, grid=7) if fusion == "concat"
+             else FiLMFusion(4, 0, 16, 8, grid=7, layers=1))
+    maps = torch.zeros(2, 4, 7, 7)
+    maps[0, :, 0, 0] = 1.0  # top-left of the view
+    maps[1, :, 6, 3] = 1.0  # just ahead of the agent
+    vision = VisionOutput(pooled=maps.mean((2, 3)), tokens=maps.flatten(2).transpose(1, 2), maps=maps)
+    assert torch.equal(vision.pooled[0], vision.pooled[1])
+    features = block(vision, None, None)
+    assert not torch.allclose(features[0], features[1])
