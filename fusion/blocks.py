@@ -69,7 +69,9 @@ class FiLMFusion(nn.Module):
                  layers: int = 2) -> None:
         super().__init__()
         self.cond_dim = cond_dim
-        self.cond = nn.Sequential(nn.Linear(max(cond_dim, 1), hidden_dim), nn.ReLU())
+        # LayerNorm first: a frozen backbone's embeddings share a large common offset (MiniLM's mean-pooled
+        # instructions have norm ~6.5), which would otherwise swamp what tells two instructions apart
+        self.cond = nn.Sequential(nn.LayerNorm(max(cond_dim, 1)), nn.Linear(max(cond_dim, 1), hidden_dim), nn.ReLU())
         self.layers = nn.ModuleList(_FiLMLayer(vision_dim, hidden_dim) for _ in range(layers))
         self.readout = spatial_readout(vision_dim, grid, hidden_dim)
         self.out = nn.Sequential(nn.Linear(2 * hidden_dim, features_dim), nn.ReLU())
