@@ -61,7 +61,10 @@ class GoToEnv(FusionEnv):
         + """
     ## Termination
     ``terminated`` when the agent faces an object matching the description (success);
-    ``truncated`` after ``max_steps`` (default 2 × room_size² per room).
+    ``truncated`` after ``max_steps`` (default 2 × room_size² per room). Facing another object ends nothing, as in
+    BabyAI's GoTo levels, so an agent that ignores the instruction can still win by visiting the objects in turn
+    (slowly: the reward falls with every step); compare agents with their instruction zeroed
+    (``fusiongym eval RUN --ablate mission``) to see what reading it is worth.
 
     ## Knowledge
     None is needed (``needs_knowledge = False``): ``obs["facts"]`` is padding, or ``distractor_facts`` true
