@@ -27,7 +27,14 @@ def spatial_readout(channels: int, grid: int, out_dim: int) -> nn.Sequential:
     """``[B, C, grid, grid]`` maps to ``[B, out_dim]`` through a linear layer over the flattened map, which keeps
     *where* things are in the view (an egocentric policy must know whether its goal is ahead or to the left;
     pooling over the grid would throw that away)."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(channels * grid * grid, out_dim), nn.ReLU())
+    return nn.Sequential(nn.Flatten(), nn.Linear(channels * grid * grid, out_dim), nn.LayerNorm(out_dim), nn.ReLU())
+
+
+def bounded_output(in_dim: int, features_dim: int) -> list[nn.Module]:
+    """The features SB3's heads read: Linear → LayerNorm → ReLU. The norm keeps them O(1): unbounded features
+    (FiLM's multiplicative scales let them grow past 100) saturate the policy MLP's tanh units, and the policy
+    collapses to one fixed action distribution whatever it sees."""
+    return [nn.Linear(in_dim, features_dim), nn.LayerNorm(features_dim), nn.ReLU()]
 
 
 class ConcatFusion(nn.Module):
@@ -38,7 +45,7 @@ class ConcatFusion(nn.Module):
         super().__init__()
         self.readout = spatial_readout(vision_dim, grid, hidden_dim)
         self.net = nn.Sequential(nn.Linear(hidden_dim + language_dim + knowledge_dim, hidden_dim), nn.ReLU(),
-                                 nn.Linear(hidden_dim, features_dim), nn.ReLU())
+                                 *bounded_output(hidden_dim, features_dim))
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:
@@ -74,7 +81,7 @@ class FiLMFusion(nn.Module):
         self.cond = nn.Sequential(nn.LayerNorm(max(cond_dim, 1)), nn.Linear(max(cond_dim, 1), hidden_dim), nn.ReLU())
         self.layers = nn.ModuleList(_FiLMLayer(vision_dim, hidden_dim) for _ in range(layers))
         self.readout = spatial_readout(vision_dim, grid, hidden_dim)
-        self.out = nn.Sequential(nn.Linear(2 * hidden_dim, features_dim), nn.ReLU())
+        self.out = nn.Sequential(*bounded_output(2 * hidden_dim, features_dim))
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:

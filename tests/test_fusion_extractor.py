@@ -186,3 +186,26 @@ def test_features_say_where_in_the_view_a_thing_is(fusion: str) -> None:
     assert torch.equal(vision.pooled[0], vision.pooled[1])
     features = block(vision, None, None)
     assert not torch.allclose(features[0], features[1])
+
+
+@pytest.mark.parametrize("fusion", ["concat", "film"])
+def test_features_stay_bounded_however_large_the_maps_and_weights_grow(fusion: str) -> None:
+    """Unbounded features saturate the policy MLP's tanh units, and PPO's policy collapses to one fixed action
+    distribution (seen on GoTo: features past 100, the same action probabilities for every observation)."""
+    from fusiongym.fusion.blocks import ConcatFusion, FiLMFusion
+    from fusiongym.fusion.language import TextOutput
+    from fusiongym.fusion.vision import VisionOutput
+
+    torch.manual_seed(0)
+    block = (ConcatFusion(8, 12, 0, 16, 32, grid=7) if fusion == "concat"
+             else FiLMFusion(8, 12, 16, 32, grid=7, layers=2))
+    with torch.no_grad():
+        for parameter in block.parameters():
+            if parameter.dim() > 1:
+                parameter.mul_(50.0)
+    maps = torch.rand(4, 8, 7, 7) * 100
+    vision = VisionOutput(pooled=maps.mean((2, 3)), tokens=maps.flatten(2).transpose(1, 2), maps=maps)
+    pooled = torch.randn(4, 12) * 10
+    language = TextOutput(pooled, pooled[:, None], torch.ones(4, 1, dtype=torch.bool))
+    features = block(vision, language, None)
+    assert features.abs().max() <= 32 ** 0.5 + 1e-4  # LayerNorm then ReLU: at most sqrt(features_dim)
