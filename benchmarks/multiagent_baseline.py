@@ -86,6 +86,24 @@ class _CoreVecEnv(VecEnv):
     def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
         return [False] * len(self._get_indices(indices))
 
+    def _end_episodes(self, n: int, terminated: np.ndarray, truncated: np.ndarray, success: np.ndarray,
+                      final: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """SB3 infos for the ``n`` envs of each world (env ``b * n + i``), recording and resetting every world
+        whose episode ended; ``final`` is the flat observation before the resets."""
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for b in np.flatnonzero(terminated | truncated):
+            self.episode_success.append(bool(success[b]))
+            if self.first_success[b] < 0:
+                self.first_success[b] = int(success[b])
+            for i in range(n):
+                infos[b * n + i] = {
+                    "terminal_observation": {k: v[b * n + i] for k, v in final.items()},
+                    "TimeLimit.truncated": bool(truncated[b] and not terminated[b]),
+                    "is_success": bool(success[b]),
+                }
+            self.core.reset_world(int(b), self._rngs[b])
+        return infos
+
     def get_images(self) -> list[None]:
         return [None] * self.num_envs
 
@@ -162,20 +180,8 @@ class ScriptedPartnerVecEnv(_CoreVecEnv):
         reward, terminated, truncated, success = self.core.step(acts)
         done = terminated | truncated
         n = len(self.learners)
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        if done.any():
-            final = self._flat(self.core.observe())
-            for b in np.flatnonzero(done):
-                self.episode_success.append(bool(success[b]))
-                if self.first_success[b] < 0:
-                    self.first_success[b] = int(success[b])
-                for i in range(n):
-                    infos[b * n + i] = {
-                        "terminal_observation": {k: v[b * n + i] for k, v in final.items()},
-                        "TimeLimit.truncated": bool(truncated[b] and not terminated[b]),
-                        "is_success": bool(success[b]),
-                    }
-                self.core.reset_world(int(b), self._rngs[b])
+        final = self._flat(self.core.observe()) if done.any() else {}
+        infos = self._end_episodes(n, terminated, truncated, success, final)
         self._last = self.core.observe()
         return self._flat(self._last), np.repeat(reward, n).astype(np.float32), np.repeat(done, n), infos
 
@@ -355,20 +361,9 @@ class SharedPolicyVecEnv(_CoreVecEnv):
                 acts[agent] = a
         reward, terminated, truncated, success = self.core.step(acts)
         done = terminated | truncated
-        final = self._obs() if done.any() else None
+        final = self._obs() if done.any() else {}
         n = len(self.agents)
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for b in np.flatnonzero(done):
-            self.episode_success.append(bool(success[b]))
-            if self.first_success[b] < 0:
-                self.first_success[b] = int(success[b])
-            for i in range(n):
-                infos[b * n + i] = {
-                    "terminal_observation": {k: v[b * n + i] for k, v in final.items()},
-                    "TimeLimit.truncated": bool(truncated[b] and not terminated[b]),
-                    "is_success": bool(success[b]),
-                }
-            self.core.reset_world(int(b), self._rngs[b])
+        infos = self._end_episodes(n, terminated, truncated, success, final)
         return self._obs(), np.repeat(reward, n).astype(np.float32), np.repeat(done, n), infos
 
 
