@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from fusiongym.training.leaderboard import (
 )
 from fusiongym.training.runs import submission_from_eval
 
-PROCESSES, PER_PROCESS = 8, 5
+PROCESSES, PER_PROCESS, OPEN_ROUNDS = 8, 5, 10
 
 
 def make_submission(agent: str, env_id: str = "fusiongym/GoTo-v0", success: float = 0.5, **changes: Any) -> dict:
@@ -36,23 +37,38 @@ def make_submission(agent: str, env_id: str = "fusiongym/GoTo-v0", success: floa
     return data
 
 
-def submit_many(db: str, worker: int, barrier: Any) -> None:
-    board = Leaderboard(db)
-    barrier.wait()
+def submit_many(directory: str, worker: int, barrier: Any) -> None:
+    # Opening a new database takes write locks (WAL switch, tables); SQLite may refuse the clash at once whatever
+    # the busy timeout, so every round all workers open a fresh database together.
+    for round_ in range(OPEN_ROUNDS):
+        barrier.wait(timeout=120)
+        try:
+            board = Leaderboard(Path(directory) / f"board-{round_}.sqlite")
+        except BaseException:
+            barrier.abort()  # the others stop at once instead of waiting for a worker that died
+            raise
     for k in range(PER_PROCESS):
         board.submit(Submission.from_dict(make_submission(f"agent-{worker}-{k}")))
 
 
-def test_eight_processes_submitting_at_once_lose_nothing(tmp_path: Path) -> None:
-    db = str(tmp_path / "board.sqlite")
+def test_eight_processes_opening_and_submitting_at_once_lose_nothing(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
-    workers = [context.Process(target=submit_many, args=(db, w, barrier)) for w in range(PROCESSES)]
+    workers = [context.Process(target=submit_many, args=(str(tmp_path), w, barrier), daemon=True)
+               for w in range(PROCESSES)]
     for worker in workers:
         worker.start()
-    for worker in workers:
-        worker.join(timeout=240)
+    deadline = time.monotonic() + 240
+    try:
+        for worker in workers:
+            worker.join(timeout=max(deadline - time.monotonic(), 0.0))
+    finally:
+        for worker in workers:  # never leave a live child behind: pytest would wait on it at exit
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
     assert [w.exitcode for w in workers] == [0] * PROCESSES
+    db = str(tmp_path / f"board-{OPEN_ROUNDS - 1}.sqlite")
     rows = Leaderboard(db).submissions()
     assert sorted(r["agent"] for r in rows) == sorted(f"agent-{w}-{k}" for w in range(PROCESSES)
                                                       for k in range(PER_PROCESS))

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import random
 import re
 import sqlite3
 import time
@@ -156,19 +157,43 @@ class Leaderboard:
         return connection
 
     def _setup(self) -> None:
+        # Switching to WAL and creating the tables take write locks. When several processes open a new database at
+        # once, SQLite answers one of them "database is locked" at once instead of waiting (a lock upgrade it
+        # cannot queue), whatever the busy timeout; such a clash passes, so it is retried until the timeout.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        attempt = 0
+        while True:
+            try:
+                self._create_schema()
+                return
+            except sqlite3.OperationalError as err:
+                if not _is_lock_clash(err) or time.monotonic() > deadline:
+                    raise SubmissionError(f"{self.path} is not a usable leaderboard database ({err}): pass another "
+                                          "--db or move the file away") from None
+            except sqlite3.DatabaseError as err:
+                raise SubmissionError(f"{self.path} is not a usable leaderboard database ({err}): pass another --db "
+                                      "or move the file away") from None
+            attempt += 1
+            time.sleep(min(0.01 * 2 ** attempt, 0.5) * (0.5 + random.random()))
+
+    def _create_schema(self) -> None:
         connection = self._connect()
         try:
-            connection.execute("PRAGMA journal_mode = WAL")
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
             columns = ", ".join(f"{name} {_sql_type(name)}" for name in _COLUMNS)
             connection.execute("BEGIN IMMEDIATE")
-            connection.execute(f"CREATE TABLE IF NOT EXISTS submissions (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                               f"{columns}, UNIQUE (agent, env_id, split, suite_version))")
-            connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            connection.execute("COMMIT")
-        except sqlite3.DatabaseError as err:
-            raise SubmissionError(f"{self.path} is not a usable leaderboard database ({err}): pass another --db "
-                                  "or move the file away") from None
+            try:
+                connection.execute(f"CREATE TABLE IF NOT EXISTS submissions (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                                   f"{columns}, UNIQUE (agent, env_id, split, suite_version))")
+                connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+                connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                   (str(SCHEMA_VERSION),))
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
         finally:
             connection.close()
 
@@ -215,6 +240,10 @@ class Leaderboard:
             for name in _JSON_COLUMNS:
                 row[name] = json.loads(row[name]) if row[name] else []
         return rows
+
+
+def _is_lock_clash(err: sqlite3.OperationalError) -> bool:
+    return "locked" in str(err) or "busy" in str(err)
 
 
 def _sql_type(name: str) -> str:
