@@ -8,7 +8,10 @@ Runs, in one process and on the same env, PPO ``learn`` with
   (d) the default with concatenation instead of FiLM (no extra conv layers: the backbone and knowledge cost alone),
 and prints env steps per second (median of interleaved rounds) and the ratios (b)/(a), (c)/(a). Target: (b)/(a) >= 0.7.
 
-    python benchmarks/fusion_speed.py --env fusiongym/Fetch-v0 --timesteps 512 --rounds 3 --threads 1
+PPO runs with the hyperparameters ``fusiongym train`` uses for the env (``training/configs/ppo.yml``; change them
+with ``--hp``), on the suite's native vector env; one round is ``--rollouts`` rollouts and their updates.
+
+    python benchmarks/fusion_speed.py --env fusiongym/Fetch-v0 --rounds 3 --threads 1
 """
 
 from __future__ import annotations
@@ -25,25 +28,29 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
-from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
 
 import fusiongym  # noqa: E402,F401  (registers the env ids)
 from fusiongym.agents.factory import make_agent  # noqa: E402
+from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
+from fusiongym.training.config import build_run_config  # noqa: E402
 
 
-def build(env_id: str, policy: str, fusion: FusionConfig | None, n_envs: int, n_steps: int, seed: int) -> Any:
-    """A PPO model on ``n_envs`` copies of the env, warmed up by one rollout + update (the cache fills)."""
-    try:  # the suite's native batch (no per-env Python loop), when this checkout has it
-        from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
-
-        env: Any = FusionSB3VecEnv(env_id, num_envs=n_envs, seed=seed)
-    except ImportError:
-        env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    model = make_agent("ppo", env, policy=policy, fusion=fusion, seed=seed, n_steps=n_steps, batch_size=64,
-                       n_epochs=4)
-    model.learn(n_steps * n_envs)
+def build(env_id: str, policy: str, fusion: FusionConfig | None, overrides: list[str], seed: int) -> Any:
+    """A PPO model with the hyperparameters ``fusiongym train`` resolves for ``env_id`` (``training/configs/
+    ppo.yml``, then ``overrides``) on the suite's native batch, warmed up by one rollout + update (the cache
+    fills)."""
+    config = build_run_config(env_id, "ppo", policy, seed=seed, overrides=overrides)
+    env = FusionSB3VecEnv(env_id, num_envs=config.n_envs, seed=seed, split="train", **config.env_kwargs)
+    model = make_agent("ppo", env, policy=policy, fusion=fusion, seed=seed, device="cpu",
+                       policy_kwargs=config.policy_kwargs or None, **config.hyperparams)
+    model.learn(rollout_steps(model))
     return model
+
+
+def rollout_steps(model: Any) -> int:
+    """Env steps of one PPO rollout (``n_steps × n_envs``): the unit of one learn() round."""
+    return int(model.n_steps * model.n_envs)
 
 
 def steps_per_second(model: Any, timesteps: int) -> tuple[float, float]:
@@ -65,9 +72,9 @@ def cache_stats(model: Any) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/Fetch-v0")
-    parser.add_argument("--timesteps", type=int, default=512)
-    parser.add_argument("--n-envs", type=int, default=8)
-    parser.add_argument("--n-steps", type=int, default=64)
+    parser.add_argument("--rollouts", type=int, default=1, help="PPO rollouts (+ updates) per timed round")
+    parser.add_argument("--hp", nargs="*", default=[],
+                        help="hyperparameter overrides, as `fusiongym train --hp` (e.g. n_envs=8 batch_size=64)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: steadiest numbers on a shared machine; 0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -83,14 +90,16 @@ def main() -> None:
         # the default minus FiLM's conv layers: what the language backbone and knowledge encoder cost on their own
         "(d) concat fusion, frozen MiniLM + cache": ("fusion", FusionConfig(fusion="concat")),
     }
-    print(f"env={args.env} n_envs={args.n_envs} n_steps={args.n_steps} timesteps={args.timesteps} rounds={args.rounds} "
-          f"torch_threads={torch.get_num_threads()} device=cpu")
-    models = {name: build(args.env, policy, fusion, args.n_envs, args.n_steps, args.seed)
-              for name, (policy, fusion) in runs.items()}
+    print(f"env={args.env} rounds={args.rounds} torch_threads={torch.get_num_threads()} device=cpu")
+    models = {name: build(args.env, policy, fusion, args.hp, args.seed) for name, (policy, fusion) in runs.items()}
+    first = next(iter(models.values()))
+    timesteps = args.rollouts * rollout_steps(first)
+    print(f"PPO n_envs={first.n_envs} n_steps={first.n_steps} batch_size={first.batch_size} "
+          f"n_epochs={first.n_epochs}: {timesteps} env steps per round")
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(args.rounds):  # round-robin, so a burst of load on a shared machine hits every run alike
         for name, model in models.items():
-            samples[name].append(steps_per_second(model, args.timesteps))
+            samples[name].append(steps_per_second(model, timesteps))
     wall = {name: statistics.median(v[0] for v in values) for name, values in samples.items()}
     cpu = {name: statistics.median(v[1] for v in values) for name, values in samples.items()}
     for name in runs:

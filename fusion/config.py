@@ -72,6 +72,8 @@ class FusionConfig:
         hidden_dim: width every part is projected to before fusion.
         num_heads: attention heads (cross-attention fusion).
         film_layers: FiLM-modulated conv layers (FiLM fusion).
+        film_kernel: what each FiLM layer modulates: 0 the vision encoder's maps themselves (no extra layer), 1 a
+            per-tile linear map of them, 3 a 3×3 conv (BabyAI's FiLM, mixing neighbouring tiles; the costliest).
         prefix_grid: the vision grid is pooled to ``prefix_grid**2`` soft tokens in LLM-prefix fusion.
         features_dim: size of the features handed to SB3's policy / value heads.
     """
@@ -102,7 +104,8 @@ class FusionConfig:
     fusion: str = "film"
     hidden_dim: int = 128
     num_heads: int = 4
-    film_layers: int = 2
+    film_layers: int = 1
+    film_kernel: int = 0
     prefix_grid: int = 3
     features_dim: int = 256
 
@@ -134,6 +137,8 @@ class FusionConfig:
                 raise FusionConfigError(f"{name} must be a positive int, got {value!r}")
         if self.film_layers < 1:
             raise FusionConfigError(f"film_layers must be >= 1, got {self.film_layers}")
+        if self.film_kernel not in (0, 1, 3):
+            raise FusionConfigError(f"film_kernel must be 0, 1 or 3, got {self.film_kernel}")
         if not self.cnn_channels or min(self.cnn_channels) < 1:
             raise FusionConfigError(f"cnn_channels must be non-empty positive ints, got {self.cnn_channels}")
         if self.hidden_dim % self.num_heads:

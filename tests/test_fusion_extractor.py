@@ -209,3 +209,26 @@ def test_features_stay_bounded_however_large_the_maps_and_weights_grow(fusion: s
     language = TextOutput(pooled, pooled[:, None], torch.ones(4, 1, dtype=torch.bool))
     features = block(vision, language, None)
     assert features.abs().max() <= 32 ** 0.5 + 1e-4  # LayerNorm then ReLU: at most sqrt(features_dim)
+
+
+@pytest.mark.parametrize("kernel", [0, 1, 3])
+def test_film_starts_as_the_identity_modulation_and_the_condition_then_changes_the_features(kernel: int) -> None:
+    from fusiongym.fusion.blocks import FiLMFusion
+    from fusiongym.fusion.language import TextOutput
+    from fusiongym.fusion.vision import VisionOutput
+
+    torch.manual_seed(0)
+    block = FiLMFusion(8, 12, 16, 32, grid=7, layers=2, kernel=kernel)
+    maps = torch.rand(2, 8, 7, 7)
+    vision = VisionOutput(pooled=maps.mean((2, 3)), tokens=maps.flatten(2).transpose(1, 2), maps=maps)
+    pooled = torch.randn(2, 12)
+    language = TextOutput(pooled, pooled[:, None], torch.ones(2, 1, dtype=torch.bool))
+    cond = block.cond(pooled)
+    for layer in block.layers:  # scale 1, shift 0 at the start: the maps pass as with no condition
+        assert torch.equal(layer.film(cond), torch.zeros(2, 16))
+    with torch.no_grad():
+        for layer in block.layers:
+            layer.film.weight.normal_()
+    swapped = TextOutput(pooled.flip(0), pooled.flip(0)[:, None], torch.ones(2, 1, dtype=torch.bool))
+    features, other = block(vision, language, None), block(vision, swapped, None)
+    assert features.shape == (2, 32) and not torch.allclose(features, other)

@@ -57,6 +57,27 @@ def test_triple_encoder_masks_padding_and_ignores_row_order(operator: str) -> No
     assert torch.equal(empty.pooled, torch.zeros(1, 16)) and not empty.mask.any()
 
 
+@pytest.mark.parametrize("operator", ["transe", "rotate"])
+def test_each_distinct_triple_is_encoded_once_and_gives_what_a_per_fact_pass_gives(operator: str) -> None:
+    vocab = suite_vocab()
+    encoder = TripleEncoder(vocab.size, 8, 16, operator)
+    facts = _facts(vocab, FACTS[:4], batch=3)
+    facts[2] = torch.as_tensor(facts_block(vocab, FACTS[2:]))  # shares two facts with the other rows
+    out = encoder(facts)
+    flat = facts.reshape(-1, 3)
+    h, t = encoder.entity(flat[:, 0]), encoder.entity(flat[:, 2])
+    op = encoder._operate(h, encoder.relation(flat[:, 1]), t)
+    expected = encoder.fact_mlp(torch.cat([h, t, op], -1)).reshape(3, 32, 16)
+    assert torch.allclose(out.tokens, expected, atol=1e-6)
+    calls = []
+    encoder.fact_mlp.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    encoder(facts)
+    assert calls == [len({tuple(row) for row in flat.tolist()})] == [5 + 1]  # 5 facts and the padding row
+    # gradients reach the embeddings of every fact, as in the per-fact pass
+    out.pooled.sum().backward()
+    assert encoder.entity.weight.grad[facts[..., 0].unique()[1:]].abs().sum(-1).gt(0).all()
+
+
 def test_pooling_query_is_conditioned_on_the_instruction() -> None:
     vocab = suite_vocab()
     torch.manual_seed(0)
