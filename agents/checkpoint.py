@@ -202,7 +202,7 @@ def load_agent(folder: str | Path, env: gym.Env | VecEnv | None = None, device: 
     if not weights.is_file():
         raise CheckpointError(f"{weights} not found: the checkpoint folder is incomplete")
     name = algorithm_name(config["algo"])
-    fusion = FusionConfig.from_dict(config["fusion"]) if config["fusion"] is not None else None
+    fusion = FusionConfig.from_dict(_saved_fusion(config["fusion"])) if config["fusion"] is not None else None
     policy_class, policy_kwargs, _ = policy_setup(name, config["policy"], fusion if config["policy"] == "fusion"
                                                   else None, vocab)
     policy_kwargs.update(_kwarg_from_json(config.get("policy_kwargs") or {}))
@@ -242,6 +242,13 @@ def load_agent(folder: str | Path, env: gym.Env | VecEnv | None = None, device: 
         "seed": None,
     }
     return model
+
+
+def _saved_fusion(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved FusionConfig dict, completed with what agents saved by older versions were built with."""
+    saved = dict(saved)
+    saved.setdefault("film_kernel", 3)  # before film_kernel existed, FiLM layers were 3×3 convs
+    return saved
 
 
 def load_sb3_zip(path: str | Path, algo: str, env: gym.Env | VecEnv | None = None,

@@ -72,6 +72,12 @@ class _FiLMLayer(nn.Module):
         nn.init.zeros_(self.film.weight)  # starts as the identity modulation (scale 1, shift 0)
         nn.init.zeros_(self.film.bias)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        for name in ("weight", "bias"):  # agents saved before ``mix`` was named ``conv``
+            if prefix + "conv." + name in state_dict:
+                state_dict[prefix + "mix." + name] = state_dict.pop(prefix + "conv." + name)
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+
     def forward(self, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(cond).chunk(2, dim=-1)
         if self.kernel <= 1:

@@ -66,6 +66,28 @@ def test_save_then_load_gives_identical_outputs(algo: str, kwargs: Any, tmp_path
         assert loaded.policy.activation_fn is torch.nn.Tanh and config["policy_kwargs"]["net_arch"] == [16]
 
 
+def test_film_agents_saved_before_film_kernel_existed_still_load(tmp_path: Path) -> None:
+    """Agents saved before ``film_kernel`` had 3×3 FiLM convs named ``conv`` and no such key in their config."""
+    from safetensors.torch import load_file, save_file
+
+    env = gym.make("fusiongym/Fetch-v0")
+    fusion = FusionConfig(**{**TINY_FUSION.to_dict(), "fusion": "film", "film_layers": 2, "film_kernel": 3})
+    model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1)
+    model.learn(32)
+    folder = tmp_path / "agent"
+    save_agent(model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["fusion"]["film_kernel"]
+    (folder / "config.json").write_text(json.dumps(config))
+    weights = next(folder.glob("*.safetensors"))
+    tensors = load_file(str(weights))
+    save_file({k.replace(".mix.", ".conv."): v for k, v in tensors.items()}, str(weights))
+    assert any(".conv." in k for k in load_file(str(weights)))
+    loaded = load_agent(folder, env=env)
+    obs = _observations(env)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+
+
 def test_recurrent_ppo_round_trip_keeps_actions_and_lstm_states(tmp_path: Path) -> None:
     env = gym.make("fusiongym/GoTo-v0")
     model = _trained("recurrent_ppo", env, n_steps=32, batch_size=16, n_epochs=1)
