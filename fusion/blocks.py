@@ -120,7 +120,8 @@ class CrossAttentionFusion(nn.Module):
 
     A learned "null" context token is always present, so a step with no instruction and no facts still has
     something to attend to. One transformer-style block (attention + feed-forward, pre-norm residuals), then the
-    mean of the updated patch tokens is joined with the pooled language / knowledge vectors.
+    updated patch tokens are read out position by position (:func:`spatial_readout`) and joined with the pooled
+    language / knowledge vectors.
     """
 
     def __init__(self, vision_dim: int, num_patches: int, language_dim: int, knowledge_dim: int, hidden_dim: int,
@@ -136,7 +137,8 @@ class CrossAttentionFusion(nn.Module):
         self.attention = nn.MultiheadAttention(hidden_dim, num_heads, batch_first=True)
         self.norm_ff = nn.LayerNorm(hidden_dim)
         self.ff = nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.ReLU(), nn.Linear(2 * hidden_dim, hidden_dim))
-        self.out = nn.Sequential(nn.Linear(hidden_dim + language_dim + knowledge_dim, features_dim), nn.ReLU())
+        self.readout = spatial_readout(hidden_dim * num_patches, 1, hidden_dim)  # over the flattened patch tokens
+        self.out = nn.Sequential(*bounded_output(hidden_dim + language_dim + knowledge_dim, features_dim))
         self.last_attention: torch.Tensor | None = None  # [B, patches, context] weights of the last call
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
@@ -157,7 +159,8 @@ class CrossAttentionFusion(nn.Module):
         self.last_attention = weights.detach()
         tokens = queries + attended
         tokens = tokens + self.ff(self.norm_ff(tokens))
-        return self.out(torch.cat([tokens.mean(1), *_pooled_or_none(language), *_pooled_or_none(knowledge)], -1))
+        return self.out(torch.cat([self.readout(tokens), *_pooled_or_none(language), *_pooled_or_none(knowledge)],
+                                  -1))
 
 
 class LLMPrefixFusion(nn.Module):

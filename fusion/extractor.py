@@ -101,7 +101,8 @@ class FusionExtractor(BaseFeaturesExtractor):
         self.knowledge: nn.Module | None
         if config.knowledge in ("transe", "rotate"):
             self.knowledge = TripleEncoder(self.vocab.size, config.knowledge_dim, config.hidden_dim,
-                                           operator=config.knowledge, query_dim=language_dim)
+                                           operator=config.knowledge, query_dim=language_dim,
+                                           grouping=config.fact_grouping)
         elif config.knowledge == "verbalised":
             assert self.language is not None
             self.knowledge = VerbalisedFactsEncoder(self.language, config.hidden_dim)

@@ -50,13 +50,18 @@ class TripleEncoder(nn.Module):
         out_dim: size of each fact vector and of the pooled vector.
         operator: ``"transe"`` or ``"rotate"``.
         query_dim: size of the instruction embedding that conditions the pooling query (0: a learned query).
+        grouping: ``"facts"``: the pooling attends over fact vectors; ``"entities"``: over entity records, each the
+            sum of the fact vectors that share its subject (every fact of a subject carries the whole record).
     """
 
     def __init__(self, vocab_size: int, dim: int, out_dim: int, operator: str = "transe",
-                 query_dim: int = 0) -> None:
+                 query_dim: int = 0, grouping: str = "facts") -> None:
         super().__init__()
         if operator not in ("transe", "rotate"):
             raise ValueError(f"unknown operator {operator!r}: choose one of transe, rotate")
+        if grouping not in ("facts", "entities"):
+            raise ValueError(f"unknown grouping {grouping!r}: choose one of facts, entities")
+        self.grouping = grouping
         if operator == "rotate" and dim % 2:
             raise ValueError(f"RotatE needs an even dim, got {dim}")
         self.operator = operator
@@ -115,6 +120,10 @@ class TripleEncoder(nn.Module):
         h, t = self.entity(heads), self.entity(tails)
         op = self._operate(h, self.relation(relations), t)
         tokens = self.fact_mlp(torch.cat([h, t, op], dim=-1))[where].reshape(*facts.shape[:-1], -1)
+        if self.grouping == "entities":
+            subjects = facts[..., 0]
+            same = (subjects[:, :, None] == subjects[:, None, :]) & mask[:, None, :] & mask[:, :, None]
+            tokens = torch.bmm(same.to(tokens.dtype), tokens)  # each fact's row: its subject's whole record
         if self.query is not None and query is not None:
             q = self.query(query)
         else:

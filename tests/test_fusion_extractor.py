@@ -169,16 +169,17 @@ def test_default_config_uses_the_packaged_minilm_and_survives_sb3_ortho_init() -
     assert env.action_space.contains(int(action))
 
 
-@pytest.mark.parametrize("fusion", ["concat", "film"])
+@pytest.mark.parametrize("fusion", ["concat", "film", "cross_attention"])
 def test_features_say_where_in_the_view_a_thing_is(fusion: str) -> None:
     """The same content at two places of the view gives two different features (a grid mean would not: an
     egocentric policy must tell "ahead" from "to the left")."""
-    from fusiongym.fusion.blocks import ConcatFusion, FiLMFusion
+    from fusiongym.fusion.blocks import ConcatFusion, CrossAttentionFusion, FiLMFusion
     from fusiongym.fusion.vision import VisionOutput
 
     torch.manual_seed(0)
-    block = (ConcatFusion(4, 0, 0, 16, 8, grid=7) if fusion == "concat"
-             else FiLMFusion(4, 0, 16, 8, grid=7, layers=1))
+    block = {"concat": lambda: ConcatFusion(4, 0, 0, 16, 8, grid=7),
+             "film": lambda: FiLMFusion(4, 0, 16, 8, grid=7, layers=1),
+             "cross_attention": lambda: CrossAttentionFusion(4, 49, 0, 0, 16, 2, 8)}[fusion]()
     maps = torch.zeros(2, 4, 7, 7)
     maps[0, :, 0, 0] = 1.0  # top-left of the view
     maps[1, :, 6, 3] = 1.0  # just ahead of the agent

@@ -121,3 +121,19 @@ def test_link_prediction_pretraining_learns_a_toy_graph(operator: str) -> None:
     after = pretrain_link_prediction(encoder, triples, candidates, epochs=200, lr=0.05, batch_size=16)
     assert before["mrr"] < 0.5
     assert after["mrr"] > 0.9 and after["hits@10"] == 1.0
+
+
+def test_entity_grouping_gives_every_fact_its_subjects_whole_record() -> None:
+    vocab = suite_vocab()
+    triples = [("apple", "is_a", "fruit"), ("axe", "made_of", "metal"), ("apple", "has_colour", "red")]
+    facts = _facts(vocab, triples)
+    by_fact = TripleEncoder(vocab.size, 8, 16, "transe")
+    by_entity = TripleEncoder(vocab.size, 8, 16, "transe", grouping="entities")
+    by_entity.load_state_dict(by_fact.state_dict())
+    single, grouped = by_fact(facts).tokens[0], by_entity(facts).tokens[0]
+    apple = single[0] + single[2]
+    assert torch.allclose(grouped[0], apple, atol=1e-6) and torch.allclose(grouped[2], apple, atol=1e-6)
+    assert torch.allclose(grouped[1], single[1], atol=1e-6)
+    assert torch.equal(grouped[3:], torch.zeros_like(grouped[3:]))  # padding rows stay empty
+    with pytest.raises(ValueError, match="choose one of facts, entities"):
+        TripleEncoder(vocab.size, 8, 16, grouping="subjects")
