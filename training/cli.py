@@ -26,7 +26,7 @@ from fusiongym.envs import REGISTRATIONS, env_ids
 DEMO_ENV = "fusiongym/GoTo-v0"
 DEMO_ALGO = "ppo"
 DEMO_POLICY = "fusion"
-DEMO_TIMESTEPS = 100_000
+DEMO_TIMESTEPS = 400_000  # ~7 min on 2 quiet cores (409 s measured): test success 0.90 [0.83, 0.96]
 
 
 class CommandError(Exception):
