@@ -80,12 +80,11 @@ class _FiLMLayer(nn.Module):
 
     def forward(self, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(cond).chunk(2, dim=-1)
-        if self.kernel <= 1:
-            tiles = maps.permute(0, 2, 3, 1)  # channels last: the linear map acts on each tile's vector
-            out = torch.addcmul(shift[:, None, None], self.mix(tiles), 1 + scale[:, None, None])
-            return (tiles + F.relu(out)).permute(0, 3, 1, 2)
-        out = torch.addcmul(shift[..., None, None], self.mix(maps), 1 + scale[..., None, None])
-        return maps + F.relu(out)
+        if self.kernel == 1:  # the linear map acts on each tile's vector: channels last, then back
+            mixed = self.mix(maps.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        else:
+            mixed = self.mix(maps)
+        return maps + F.relu(torch.addcmul(shift[..., None, None], mixed, 1 + scale[..., None, None]))
 
 
 class FiLMFusion(nn.Module):

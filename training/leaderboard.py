@@ -166,13 +166,10 @@ class Leaderboard:
             try:
                 self._create_schema()
                 return
-            except sqlite3.OperationalError as err:
-                if not _is_lock_clash(err) or time.monotonic() > deadline:
+            except sqlite3.DatabaseError as err:
+                if not (_is_lock_clash(err) and time.monotonic() <= deadline):
                     raise SubmissionError(f"{self.path} is not a usable leaderboard database ({err}): pass another "
                                           "--db or move the file away") from None
-            except sqlite3.DatabaseError as err:
-                raise SubmissionError(f"{self.path} is not a usable leaderboard database ({err}): pass another --db "
-                                      "or move the file away") from None
             attempt += 1
             time.sleep(min(0.01 * 2 ** attempt, 0.5) * (0.5 + random.random()))
 
@@ -242,8 +239,8 @@ class Leaderboard:
         return rows
 
 
-def _is_lock_clash(err: sqlite3.OperationalError) -> bool:
-    return "locked" in str(err) or "busy" in str(err)
+def _is_lock_clash(err: sqlite3.DatabaseError) -> bool:
+    return isinstance(err, sqlite3.OperationalError) and ("locked" in str(err) or "busy" in str(err))
 
 
 def _sql_type(name: str) -> str:
