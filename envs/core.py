@@ -377,6 +377,12 @@ class FusionVectorEnv(gym.vector.VectorEnv):
     def episodes(self) -> list[Episode]:
         return list(self._sim.episodes)
 
+    def view_slots(self) -> np.ndarray:
+        """``(num_envs, V, V)`` object slot each world's agent sees at each cell of its view, laid out as the
+        ``image`` observation (agent at the bottom centre facing up); -1 where there is no object or it is out of
+        sight. ``episodes[b].layout.objects[slot]`` says what the object is."""
+        return self._sim.batch.ego_slots()
+
     def _reset_worlds(self, rows: list[int]) -> None:
         self._sim.reset_worlds(rows, [self._rngs[i] for i in rows])
         for i in rows:

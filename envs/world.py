@@ -425,15 +425,31 @@ class WorldBatch:
         return reward, terminated, truncated
 
     # --- observation -----------------------------------------------------------------------------------
+    def _ego_index(self) -> np.ndarray:
+        """(B, V, V) flat grid index of every cell of each world's egocentric view."""
+        index = self._view_flat.take(self.agent_dir, axis=0)
+        index += self.agent_at[:, None, None]
+        return index
+
+    def _ego_visible(self, ids: np.ndarray) -> np.ndarray:
+        """(B, V, V) whether each cell of the views with tile ids ``ids`` is in the agent's line of sight."""
+        v = self.view_size
+        opaque = pack_view_bits(self.tiles.opaque.take(ids).reshape(self.batch_size, v * v))  # (B,) bit sets
+        return self._sight.visible(opaque).reshape(self.batch_size, v, v)
+
     def ego_tiles(self) -> np.ndarray:
         """(B, V, V) tile ids of each world's egocentric view, agent at the bottom centre facing up."""
         v = self.view_size
-        index = self._view_flat.take(self.agent_dir, axis=0)
-        index += self.agent_at[:, None, None]
-        ids = self._flat["tile"].take(index, mode="clip")
+        ids = self._flat["tile"].take(self._ego_index(), mode="clip")
         if not self.see_through_walls:
-            opaque = pack_view_bits(self.tiles.opaque.take(ids).reshape(self.batch_size, v * v))  # (B,) bit sets
-            visible = self._sight.visible(opaque).reshape(self.batch_size, v, v)
-            ids *= visible  # unseen cells become tile 0, UNSEEN
+            ids *= self._ego_visible(ids)  # unseen cells become tile 0, UNSEEN
         ids[:, v - 1, v // 2] = self.tiles.agent(3)
         return ids
+
+    def ego_slots(self) -> np.ndarray:
+        """(B, V, V) object slot seen at each cell of the egocentric views (-1: no object, or out of sight)."""
+        index = self._ego_index()
+        slots = self._flat["obj_at"].take(index, mode="clip").astype(np.int16)
+        if not self.see_through_walls:
+            slots[~self._ego_visible(self._flat["tile"].take(index, mode="clip"))] = -1
+        return slots

@@ -90,17 +90,23 @@ class _FiLMLayer(nn.Module):
 class FiLMFusion(nn.Module):
     """FiLM: the condition ``[language; knowledge]`` scales and shifts the vision maps over ``layers`` residual
     layers (``kernel`` 0: the encoder's maps themselves; 1: a per-tile linear map; 3: BabyAI's 3×3 convs); the
-    maps are read out position by position (:func:`spatial_readout`) and joined with the condition."""
+    maps are read out position by position (:func:`spatial_readout`) and joined with the condition.
+
+    ``goal_maps`` > 0 adds that many match channels before the readout: the condition predicts a target vector
+    per channel and each tile's value is its dot product with the tile's vector — "where the instructed thing
+    is" as one channel, which per-channel FiLM scales can express only spread over every channel."""
 
     def __init__(self, vision_dim: int, cond_dim: int, hidden_dim: int, features_dim: int, grid: int,
-                 layers: int = 2, kernel: int = 1) -> None:
+                 layers: int = 2, kernel: int = 1, goal_maps: int = 0) -> None:
         super().__init__()
         self.cond_dim = cond_dim
         # LayerNorm first: a frozen backbone's embeddings share a large common offset (MiniLM's mean-pooled
         # instructions have norm ~6.5), which would otherwise swamp what tells two instructions apart
         self.cond = nn.Sequential(nn.LayerNorm(max(cond_dim, 1)), nn.Linear(max(cond_dim, 1), hidden_dim), nn.ReLU())
         self.layers = nn.ModuleList(_FiLMLayer(vision_dim, hidden_dim, kernel) for _ in range(layers))
-        self.readout = spatial_readout(vision_dim, grid, hidden_dim)
+        self.goal = nn.Linear(hidden_dim, goal_maps * vision_dim) if goal_maps else None
+        self.goal_maps = goal_maps
+        self.readout = spatial_readout(vision_dim + goal_maps, grid, hidden_dim)
         self.out = nn.Sequential(*bounded_output(2 * hidden_dim, features_dim))
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
@@ -111,6 +117,10 @@ class FiLMFusion(nn.Module):
         maps = vision.maps
         for layer in self.layers:
             maps = layer(maps, cond)
+        if self.goal is not None:
+            targets = self.goal(cond).view(cond.shape[0], self.goal_maps, -1)
+            match = torch.einsum("bkc,bchw->bkhw", targets, maps) / maps.shape[1] ** 0.5
+            maps = torch.cat([maps, match], 1)
         return self.out(torch.cat([self.readout(maps), cond], -1))
 
 

@@ -78,6 +78,8 @@ class FusionConfig:
         film_layers: FiLM-modulated conv layers (FiLM fusion).
         film_kernel: what each FiLM layer modulates: 0 the vision encoder's maps themselves (no extra layer), 1 a
             per-tile linear map of them, 3 a 3×3 conv (BabyAI's FiLM, mixing neighbouring tiles; the costliest).
+        goal_maps: match channels FiLM adds before its readout (0: none): each is the dot product of every tile's
+            vector with a target vector predicted from the instruction and facts (see ``FiLMFusion``).
         prefix_grid: the vision grid is pooled to ``prefix_grid**2`` soft tokens in LLM-prefix fusion.
         features_dim: size of the features handed to SB3's policy / value heads.
     """
@@ -111,6 +113,7 @@ class FusionConfig:
     num_heads: int = 4
     film_layers: int = 1
     film_kernel: int = 0
+    goal_maps: int = 0
     prefix_grid: int = 3
     features_dim: int = 256
 
@@ -143,6 +146,11 @@ class FusionConfig:
                 raise FusionConfigError(f"{name} must be a positive int, got {value!r}")
         if self.film_layers < 1:
             raise FusionConfigError(f"film_layers must be >= 1, got {self.film_layers}")
+        if not isinstance(self.goal_maps, int) or self.goal_maps < 0:
+            raise FusionConfigError(f"goal_maps must be an int >= 0 (0: no match channels), got {self.goal_maps!r}")
+        if self.goal_maps and self.fusion != "film":
+            raise FusionConfigError(f"goal_maps adds match channels to FiLM fusion only (fusion={self.fusion!r}): "
+                                    "set fusion='film' or goal_maps=0")
         if self.film_kernel not in (0, 1, 3):
             raise FusionConfigError(f"film_kernel must be 0, 1 or 3, got {self.film_kernel}")
         if not self.cnn_channels or min(self.cnn_channels) < 1:

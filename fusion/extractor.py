@@ -117,7 +117,7 @@ class FusionExtractor(BaseFeaturesExtractor):
         elif config.fusion == "film":
             self.fusion = FiLMFusion(vision_dim, language_dim + knowledge_dim, config.hidden_dim,
                                      config.features_dim, grid=config.vision_grid, layers=config.film_layers,
-                                     kernel=config.film_kernel)
+                                     kernel=config.film_kernel, goal_maps=config.goal_maps)
         elif config.fusion == "cross_attention":
             self.fusion = CrossAttentionFusion(vision_dim, config.vision_grid ** 2, language_dim, knowledge_dim,
                                                config.hidden_dim, config.num_heads, config.features_dim)

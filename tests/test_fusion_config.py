@@ -35,6 +35,8 @@ def test_unknown_fusion_names_the_choices() -> None:
     (dict(tokenizer="minilm"), "tokenizer is only used with language_config"),
     (dict(features_dim=0), "features_dim must be a positive int"),
     (dict(film_kernel=5), "film_kernel must be 0, 1 or 3"),
+    (dict(goal_maps=-1), "goal_maps must be an int >= 0"),
+    (dict(goal_maps=2, fusion="concat"), "set fusion='film' or goal_maps=0"),
 ])
 def test_invalid_configs_say_how_to_fix(kwargs: dict, fragment: str) -> None:
     with pytest.raises(FusionConfigError, match=None) as err:

@@ -233,3 +233,31 @@ def test_film_starts_as_the_identity_modulation_and_the_condition_then_changes_t
     swapped = TextOutput(pooled.flip(0), pooled.flip(0)[:, None], torch.ones(2, 1, dtype=torch.bool))
     features, other = block(vision, language, None), block(vision, swapped, None)
     assert features.shape == (2, 32) and not torch.allclose(features, other)
+
+
+def test_goal_maps_mark_the_tiles_whose_vector_matches_the_conditioned_target() -> None:
+    """A match channel is the dot product of each tile's vector with a target the condition predicts: it peaks
+    where the view holds that target, and a different condition moves the peak."""
+    from fusiongym.fusion.blocks import FiLMFusion
+    from fusiongym.fusion.language import TextOutput
+    from fusiongym.fusion.vision import VisionOutput
+
+    torch.manual_seed(0)
+    block = FiLMFusion(4, 2, 8, 16, grid=7, layers=1, kernel=0, goal_maps=1)
+    with torch.no_grad():  # the condition is the identity on its 2 inputs; the target is [c0, c1, 0, 0]
+        block.cond[0].weight.fill_(1.0), block.cond[0].bias.zero_()
+        block.cond[1].weight.zero_(), block.cond[1].bias.zero_()
+        block.cond[1].weight[0, 0], block.cond[1].weight[1, 1] = 1.0, 1.0
+        block.goal.weight.zero_(), block.goal.bias.zero_()
+        block.goal.weight[0, 0], block.goal.weight[1, 1] = 1.0, 1.0
+    maps = torch.zeros(2, 4, 7, 7)
+    maps[:, 0, 1, 2] = 1.0  # a thing of type 0 at (1, 2), one of type 1 at (5, 3)
+    maps[:, 1, 5, 3] = 1.0
+    vision = VisionOutput(pooled=maps.mean((2, 3)), tokens=maps.flatten(2).transpose(1, 2), maps=maps)
+    seen: list[torch.Tensor] = []
+    block.readout.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    pooled = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])  # asks for type 0, then for type 1
+    block(vision, TextOutput(pooled, pooled[:, None], torch.ones(2, 1, dtype=torch.bool)), None)
+    match = seen[0][:, -1]
+    assert seen[0].shape == (2, 5, 7, 7)
+    assert divmod(int(match[0].argmax()), 7) == (1, 2) and divmod(int(match[1].argmax()), 7) == (5, 3)

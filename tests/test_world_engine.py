@@ -226,6 +226,24 @@ def test_walls_and_closed_doors_occlude() -> None:
     assert batch.ego_tiles()[0][v - 1 - 3, v // 2] == ball
 
 
+def test_view_slots_name_the_objects_the_view_shows_and_hide_the_occluded() -> None:
+    cells = make_layout().cells.copy()
+    cells[1:6, 3] = WALL
+    cells[3, 3] = DOOR_CLOSED
+    layout = make_layout(cells=cells, object_pos=[(3, 5), (2, 2)], agent_pos=(3, 2))
+    v = 7
+    for see_through in (False, True):
+        batch = make_batch([layout], see_through_walls=see_through)
+        slots, tiles = batch.ego_slots()[0], batch.ego_tiles()[0]
+        # facing east from (3, 2): the square at (2, 2) is 0 ahead, 1 left; the ball 3 ahead behind the door
+        assert slots[v - 1, v // 2 - 1] == 1
+        assert slots[v - 1 - 3, v // 2] == (0 if see_through else -1)
+        shown = {(int(y), int(x)) for y, x in zip(*np.nonzero(slots >= 0))}
+        objects = {(int(y), int(x)) for y, x in zip(*np.nonzero(tiles >= batch.tiles.object_base))
+                   if tiles[y, x] < batch.tiles.agent_base}
+        assert shown == objects
+
+
 def test_agent_drawn_at_bottom_centre() -> None:
     tiles = TileIndex(2, 2)
     ids = make_batch([make_layout()]).ego_tiles()[0]
