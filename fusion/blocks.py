@@ -105,7 +105,6 @@ class FiLMFusion(nn.Module):
         self.cond = nn.Sequential(nn.LayerNorm(max(cond_dim, 1)), nn.Linear(max(cond_dim, 1), hidden_dim), nn.ReLU())
         self.layers = nn.ModuleList(_FiLMLayer(vision_dim, hidden_dim, kernel) for _ in range(layers))
         self.goal = nn.Linear(hidden_dim, goal_maps * vision_dim) if goal_maps else None
-        self.goal_maps = goal_maps
         self.readout = spatial_readout(vision_dim + goal_maps, grid, hidden_dim)
         self.out = nn.Sequential(*bounded_output(2 * hidden_dim, features_dim))
 
@@ -118,7 +117,7 @@ class FiLMFusion(nn.Module):
         for layer in self.layers:
             maps = layer(maps, cond)
         if self.goal is not None:
-            targets = self.goal(cond).view(cond.shape[0], self.goal_maps, -1)
+            targets = self.goal(cond).view(cond.shape[0], -1, maps.shape[1])  # [B, goal_maps, channels]
             match = torch.einsum("bkc,bchw->bkhw", targets, maps) / maps.shape[1] ** 0.5
             maps = torch.cat([maps, match], 1)
         return self.out(torch.cat([self.readout(maps), cond], -1))

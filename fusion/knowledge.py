@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fusiongym.fusion.config import FACT_GROUPINGS
 from fusiongym.fusion.language import LanguageBackbone
 
 
@@ -59,8 +60,8 @@ class TripleEncoder(nn.Module):
         super().__init__()
         if operator not in ("transe", "rotate"):
             raise ValueError(f"unknown operator {operator!r}: choose one of transe, rotate")
-        if grouping not in ("facts", "entities"):
-            raise ValueError(f"unknown grouping {grouping!r}: choose one of facts, entities")
+        if grouping not in FACT_GROUPINGS:
+            raise ValueError(f"unknown grouping {grouping!r}: choose one of {', '.join(FACT_GROUPINGS)}")
         self.grouping = grouping
         if operator == "rotate" and dim % 2:
             raise ValueError(f"RotatE needs an even dim, got {dim}")
