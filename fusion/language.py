@@ -407,6 +407,24 @@ class LanguageBackbone(nn.Module):
         pooled = torch.stack([e[1] for e in entries if e is not None])
         return TextOutput(pooled[inverse], tokens[inverse], token_mask[inverse])
 
+    @torch.no_grad()
+    def encode_words(self, batch_size: int = 256) -> torch.Tensor:
+        """``[vocab.size, hidden]``: every suite word encoded on its own (mean over its tokens, special tokens
+        included, as instructions are pooled); row 0 (padding) is zeros. Runs the model in eval mode, outside the
+        cache and the ``backbone_calls`` count (it is a one-off table, not a per-step encoding)."""
+        device = self.device
+        words = [self.bridge.mission_ids([i]) for i in range(1, self.bridge.vocab.size)]
+        was_training = self.model.training
+        self.model.eval()
+        calls = self.backbone_calls
+        try:
+            pooled = [self._encode_sequences(words[n:n + batch_size], device)[2]
+                      for n in range(0, len(words), batch_size)]
+        finally:
+            self.model.train(was_training)
+            self.backbone_calls = calls
+        return torch.cat([torch.zeros(1, self.hidden_size, device=device), *pooled]).float()
+
     def encode_missions(self, missions: torch.Tensor) -> TextOutput:
         """Encode instruction rows ``[B, L]`` of suite ids."""
         return self.encode(missions, self.bridge.mission_ids)

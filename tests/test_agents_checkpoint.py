@@ -88,6 +88,23 @@ def test_film_agents_saved_before_film_kernel_existed_still_load(tmp_path: Path)
     assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
 
 
+def test_text_entity_embeddings_are_saved_with_the_weights(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    env = gym.make("fusiongym/Fetch-v0")
+    fusion = FusionConfig(**{**TINY_FUSION.to_dict(), "fusion": "film", "fact_grouping": "entities",
+                             "entity_embeddings": "text", "goal_maps": 2})
+    model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1)
+    model.learn(32)
+    folder = save_agent(model, tmp_path / "agent")
+    tensors = load_file(str(next(folder.glob("*.safetensors"))))
+    assert any(k.endswith("knowledge.entity.text") for k in tensors)
+    torch.manual_seed(123)  # a fresh random backbone at load time must not change the table
+    loaded = load_agent(folder, env=env)
+    obs = _observations(env)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+
+
 def test_recurrent_ppo_round_trip_keeps_actions_and_lstm_states(tmp_path: Path) -> None:
     env = gym.make("fusiongym/GoTo-v0")
     model = _trained("recurrent_ppo", env, n_steps=32, batch_size=16, n_epochs=1)

@@ -37,6 +37,9 @@ def test_unknown_fusion_names_the_choices() -> None:
     (dict(film_kernel=5), "film_kernel must be 0, 1 or 3"),
     (dict(goal_maps=-1), "goal_maps must be an int >= 0"),
     (dict(goal_maps=2, fusion="concat"), "set fusion='film' or goal_maps=0"),
+    (dict(entity_embeddings="glove"), "unknown entity_embeddings 'glove': choose one of learned, text"),
+    (dict(entity_embeddings="text", knowledge="verbalised"), "set knowledge to transe or rotate"),
+    (dict(entity_embeddings="text", language="none"), "set language (e.g. 'minilm') or entity_embeddings='learned'"),
 ])
 def test_invalid_configs_say_how_to_fix(kwargs: dict, fragment: str) -> None:
     with pytest.raises(FusionConfigError, match=None) as err:

@@ -50,6 +50,22 @@ def test_every_combination_gives_features_of_the_right_shape(vision: str, knowle
         assert extractor.knowledge.entity.weight.grad is not None  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("fusion", ["concat", "film", "cross_attention", "llm_prefix"])
+def test_text_entity_embeddings_come_from_the_backbone_and_train_their_map(fusion: str) -> None:
+    vocab = suite_vocab()
+    config = FusionConfig(fusion=fusion, entity_embeddings="text", language_config=TINY_BERT, tokenizer="minilm",
+                          **SMALL)
+    torch.manual_seed(0)
+    extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
+    words = extractor.language.encode_words()  # type: ignore[union-attr]
+    table = extractor.knowledge.entity.text  # type: ignore[union-attr]
+    assert torch.allclose(table[1:], torch.nn.functional.normalize(words[1:] - words[1:].mean(0), dim=-1))
+    features = extractor(_batch(vocab))
+    assert features.shape == (5, 48) and torch.isfinite(features).all()
+    features.sum().backward()
+    assert extractor.knowledge.entity.proj.weight.grad.abs().sum() > 0  # type: ignore[union-attr]
+
+
 @pytest.fixture(scope="module")
 def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     vocab = suite_vocab()

@@ -9,7 +9,7 @@ import torch
 
 from fusion_testing import FACTS, TINY_BERT, facts_block, suite_vocab
 from fusiongym.fusion.config import FusionConfig
-from fusiongym.fusion.knowledge import (TripleEncoder, VerbalisedFactsEncoder, attention_pool,
+from fusiongym.fusion.knowledge import (TextEntityEmbedding, TripleEncoder, VerbalisedFactsEncoder, attention_pool,
                                         link_prediction_metrics, pretrain_link_prediction)
 from fusiongym.fusion.language import LanguageBackbone
 
@@ -137,3 +137,40 @@ def test_entity_grouping_gives_every_fact_its_subjects_whole_record() -> None:
     assert torch.equal(grouped[3:], torch.zeros_like(grouped[3:]))  # padding rows stay empty
     with pytest.raises(ValueError, match="choose one of facts, entities"):
         TripleEncoder(vocab.size, 8, 16, grouping="subjects")
+
+
+def test_backbone_word_encodings_are_each_word_encoded_alone() -> None:
+    vocab = suite_vocab()
+    backbone = LanguageBackbone.from_config(FusionConfig(language_config=TINY_BERT, tokenizer="minilm"), vocab)
+    words = backbone.encode_words()
+    assert words.shape == (vocab.size, backbone.hidden_size) and torch.equal(words[0], torch.zeros_like(words[0]))
+    apple = vocab.id("apple")
+    alone = backbone.encode_missions(torch.tensor([[apple] + [0] * 7])).pooled[0]
+    assert torch.allclose(words[apple], alone, atol=1e-5)
+    assert backbone.backbone_calls == 1 and backbone.cache.misses == 1  # the table is not a per-step encoding
+
+
+@pytest.mark.parametrize("operator", ["transe", "rotate"])
+def test_text_entity_embeddings_give_unseen_entities_trained_vectors(operator: str) -> None:
+    vocab = suite_vocab()
+    torch.manual_seed(0)
+    text = torch.randn(vocab.size, 12)
+    encoder = TripleEncoder(vocab.size, 8, 16, operator, entity_text=text)
+    assert isinstance(encoder.entity, TextEntityEmbedding) and encoder.entity.num_embeddings == vocab.size
+    assert torch.equal(encoder.entity(torch.tensor([0])), torch.zeros(1, 8))  # padding stays empty
+    assert [name for name, _ in encoder.entity.named_parameters()] == ["proj.weight"]
+    centred = torch.nn.functional.normalize(text[1:] - text[1:].mean(0), dim=-1)
+    assert torch.allclose(encoder.entity.weight[1:], encoder.entity.proj(centred), atol=1e-6)
+    h, r = torch.tensor([vocab.id("apple")]), torch.tensor([vocab.id("is_a")])
+    assert torch.allclose(encoder.score_all_tails(h, r)[0, vocab.id("fruit")],
+                          encoder.score(h, r, torch.tensor([vocab.id("fruit")]))[0], atol=1e-5)
+    # a step on apple's fact moves the vector of a kind that appears in no fact; a learned row stays where it was
+    banana = torch.tensor([vocab.id("banana")])
+    for entity_text, moves in ((text, True), (None, False)):
+        model = TripleEncoder(vocab.size, 8, 16, operator, entity_text=entity_text)
+        before = model.entity(banana).detach().clone()
+        model(_facts(vocab, [("apple", "is_a", "fruit")])).pooled.sum().backward()
+        torch.optim.SGD(model.parameters(), lr=0.1).step()
+        assert torch.allclose(model.entity(banana), before) != moves
+    with pytest.raises(ValueError, match="rows but the vocabulary"):
+        TripleEncoder(vocab.size, 8, 16, operator, entity_text=text[:-1])
