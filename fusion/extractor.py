@@ -106,7 +106,8 @@ class FusionExtractor(BaseFeaturesExtractor):
                 entity_text = self.language.encode_words()
             self.knowledge = TripleEncoder(self.vocab.size, config.knowledge_dim, config.hidden_dim,
                                            operator=config.knowledge, query_dim=language_dim,
-                                           grouping=config.fact_grouping, entity_text=entity_text)
+                                           grouping=config.fact_grouping, entity_text=entity_text,
+                                           text_retrieval=config.text_retrieval)
         elif config.knowledge == "verbalised":
             assert self.language is not None
             self.knowledge = VerbalisedFactsEncoder(self.language, config.hidden_dim)

@@ -34,9 +34,13 @@ class KnowledgeOutput:
     mask: torch.Tensor
 
 
-def attention_pool(tokens: torch.Tensor, mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-    """Softmax-attention average of ``tokens [B, N, D]`` with ``query [B, D]``; zeros where no token is valid."""
+def attention_pool(tokens: torch.Tensor, mask: torch.Tensor, query: torch.Tensor,
+                   bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax-attention average of ``tokens [B, N, D]`` with ``query [B, D]`` (plus ``bias [B, N]`` on the
+    scores); zeros where no token is valid."""
     scores = torch.einsum("bnd,bd->bn", tokens, query) / math.sqrt(tokens.shape[-1])
+    if bias is not None:
+        scores = scores + bias
     scores = scores.masked_fill(~mask, -1e9)
     weights = torch.softmax(scores, dim=-1) * mask.to(tokens.dtype)
     return torch.einsum("bn,bnd->bd", weights, tokens)
@@ -54,9 +58,10 @@ class TextEntityEmbedding(nn.Module):
 
     def __init__(self, text: torch.Tensor, dim: int) -> None:
         super().__init__()
-        words = text[1:] - text[1:].mean(dim=0, keepdim=True)
-        words = F.normalize(words, dim=-1)
+        mean = text[1:].mean(dim=0)
+        words = F.normalize(text[1:] - mean, dim=-1)
         self.register_buffer("text", torch.cat([torch.zeros_like(text[:1]), words]))
+        self.register_buffer("text_mean", mean)
         self.proj = nn.Linear(text.shape[1], dim, bias=False)
         nn.init.normal_(self.proj.weight, std=6 / math.sqrt(3 * dim))  # coordinates spread as TransE initialises them
 
@@ -72,6 +77,12 @@ class TextEntityEmbedding(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.proj(self.text[ids])
 
+    def similarity(self, sentences: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Cosine ``[B, N]`` between encoded sentences ``[B, text_dim]`` (same backbone, same pooling) and the
+        words ``ids [B, N]``, both centred on the mean word; 0 for padding."""
+        centred = F.normalize(sentences - self.text_mean, dim=-1)
+        return torch.einsum("bnd,bd->bn", self.text[ids], centred)
+
 
 class TripleEncoder(nn.Module):
     """Relation-aware triple encoder (TransE or RotatE operator) with instruction-conditioned attention pooling.
@@ -83,13 +94,22 @@ class TripleEncoder(nn.Module):
         operator: ``"transe"`` or ``"rotate"``.
         query_dim: size of the instruction embedding that conditions the pooling query (0: a learned query).
         grouping: ``"facts"``: the pooling attends over fact vectors; ``"entities"``: over entity records, each the
-            sum of the fact vectors that share its subject (every fact of a subject carries the whole record).
+            sum of the fact vectors that share its subject (every fact of a subject carries the whole record);
+            ``"records"``: as ``"entities"``, each fact vector plus a role-filler binding ``W (role(r) ⊗ t)``
+            (a tensor-product representation: a record sums its attributes in separate, linearly readable slots).
         entity_text: ``[vocab_size, text_dim]`` encodings of every word's name: entity vectors become a learned
             map of them (:class:`TextEntityEmbedding`) instead of free ``nn.Embedding`` rows.
+        text_retrieval: add ``τ · cos(instruction, fact's object word)`` to each fact's pooling score (the record's
+            best fact when facts are grouped by subject), ``τ`` learned from ``retrieval_scale``: dense retrieval by
+            the backbone, so "pick up a fruit" attends to the record saying "… is a fruit" before any training.
+            Needs ``entity_text`` and a query from the same backbone (``query_dim == text_dim``).
     """
 
+    ROLE_DIM = 16  # size of the relation ("role") vectors of ``"records"`` bindings
+
     def __init__(self, vocab_size: int, dim: int, out_dim: int, operator: str = "transe",
-                 query_dim: int = 0, grouping: str = "facts", entity_text: torch.Tensor | None = None) -> None:
+                 query_dim: int = 0, grouping: str = "facts", entity_text: torch.Tensor | None = None,
+                 text_retrieval: bool = False, retrieval_scale: float = 10.0) -> None:
         super().__init__()
         if operator not in ("transe", "rotate"):
             raise ValueError(f"unknown operator {operator!r}: choose one of transe, rotate")
@@ -115,9 +135,18 @@ class TripleEncoder(nn.Module):
         if operator == "rotate":
             nn.init.uniform_(self.relation.weight, -math.pi, math.pi)
         self.fact_mlp = nn.Sequential(nn.Linear(3 * dim, out_dim), nn.ReLU(), nn.Linear(out_dim, out_dim))
+        if grouping == "records":
+            self.role = nn.Embedding(vocab_size, self.ROLE_DIM)
+            self.binding = nn.Linear(self.ROLE_DIM * dim, out_dim)
         self.query = nn.Linear(query_dim, out_dim) if query_dim > 0 else None
         self.learned_query = nn.Parameter(torch.zeros(out_dim))
         self.out_dim = out_dim
+        self.retrieval_log_scale: nn.Parameter | None = None
+        if text_retrieval:
+            if entity_text is None or query_dim != entity_text.shape[1]:
+                raise ValueError("text_retrieval compares the instruction with the facts' words: it needs "
+                                 "entity_text and a query_dim equal to the text encodings' size")
+            self.retrieval_log_scale = nn.Parameter(torch.tensor(math.log(retrieval_scale)))
 
     def relation_operator(self, heads: torch.Tensor, relations: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
         """``h + r − t`` (TransE) or ``h ∘ r − t`` (RotatE) for id tensors of equal shape; ``[..., dim]``."""
@@ -159,16 +188,28 @@ class TripleEncoder(nn.Module):
         heads, relations, tails = distinct // (size * size), distinct // size % size, distinct % size
         h, t = self.entity(heads), self.entity(tails)
         op = self._operate(h, self.relation(relations), t)
-        tokens = self.fact_mlp(torch.cat([h, t, op], dim=-1))[where].reshape(*facts.shape[:-1], -1)
-        if self.grouping == "entities":
+        distinct_tokens = self.fact_mlp(torch.cat([h, t, op], dim=-1))
+        if self.grouping == "records":
+            roles = self.role(relations)
+            distinct_tokens = distinct_tokens + self.binding((roles[:, :, None] * t[:, None, :]).flatten(1))
+        tokens = distinct_tokens[where].reshape(*facts.shape[:-1], -1)
+        bias = None
+        if self.retrieval_log_scale is not None and query is not None:
+            assert isinstance(self.entity, TextEntityEmbedding)
+            bias = self.entity.similarity(query, facts[..., 2]).masked_fill(~mask, -1.0)
+        if self.grouping in ("entities", "records"):
             subjects = facts[..., 0]
             same = (subjects[:, :, None] == subjects[:, None, :]) & mask[:, None, :] & mask[:, :, None]
             tokens = torch.bmm(same.to(tokens.dtype), tokens)  # each fact's row: its subject's whole record
+            if bias is not None:  # a record is as relevant as its most relevant fact
+                bias = bias[:, None, :].expand_as(same).masked_fill(~same, -1.0).amax(-1)
+        if bias is not None:
+            bias = bias * self.retrieval_log_scale.exp()
         if self.query is not None and query is not None:
             q = self.query(query)
         else:
             q = self.learned_query.expand(facts.shape[0], -1)
-        return KnowledgeOutput(attention_pool(tokens, mask, q), tokens, mask)
+        return KnowledgeOutput(attention_pool(tokens, mask, q, bias), tokens, mask)
 
 
 class VerbalisedFactsEncoder(nn.Module):

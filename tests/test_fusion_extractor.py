@@ -53,8 +53,9 @@ def test_every_combination_gives_features_of_the_right_shape(vision: str, knowle
 @pytest.mark.parametrize("fusion", ["concat", "film", "cross_attention", "llm_prefix"])
 def test_text_entity_embeddings_come_from_the_backbone_and_train_their_map(fusion: str) -> None:
     vocab = suite_vocab()
-    config = FusionConfig(fusion=fusion, entity_embeddings="text", language_config=TINY_BERT, tokenizer="minilm",
-                          **SMALL)
+    config = FusionConfig(fusion=fusion, entity_embeddings="text", text_retrieval=fusion != "llm_prefix",
+                          fact_grouping="entities",
+                          language_config=TINY_BERT, tokenizer="minilm", **SMALL)
     torch.manual_seed(0)
     extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
     words = extractor.language.encode_words()  # type: ignore[union-attr]
@@ -64,6 +65,8 @@ def test_text_entity_embeddings_come_from_the_backbone_and_train_their_map(fusio
     assert features.shape == (5, 48) and torch.isfinite(features).all()
     features.sum().backward()
     assert extractor.knowledge.entity.proj.weight.grad.abs().sum() > 0  # type: ignore[union-attr]
+    if config.text_retrieval:
+        assert extractor.knowledge.retrieval_log_scale.grad is not None  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="module")

@@ -135,8 +135,29 @@ def test_entity_grouping_gives_every_fact_its_subjects_whole_record() -> None:
     assert torch.allclose(grouped[0], apple, atol=1e-6) and torch.allclose(grouped[2], apple, atol=1e-6)
     assert torch.allclose(grouped[1], single[1], atol=1e-6)
     assert torch.equal(grouped[3:], torch.zeros_like(grouped[3:]))  # padding rows stay empty
-    with pytest.raises(ValueError, match="choose one of facts, entities"):
+    with pytest.raises(ValueError, match="choose one of facts, entities, records"):
         TripleEncoder(vocab.size, 8, 16, grouping="subjects")
+
+
+def test_records_add_each_facts_relation_object_binding_to_its_subjects_record() -> None:
+    vocab = suite_vocab()
+    triples = [("apple", "is_a", "fruit"), ("axe", "made_of", "metal"), ("apple", "has_colour", "red")]
+    facts = _facts(vocab, triples)
+    by_entity = TripleEncoder(vocab.size, 8, 16, "transe", grouping="entities")
+    by_record = TripleEncoder(vocab.size, 8, 16, "transe", grouping="records")
+    missing = by_record.load_state_dict(by_entity.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["binding.bias", "binding.weight", "role.weight"]
+
+    def binding(relation: str, tail: str) -> torch.Tensor:
+        role = by_record.role(torch.tensor(vocab.id(relation)))
+        filler = by_record.entity(torch.tensor(vocab.id(tail)))
+        return by_record.binding(torch.outer(role, filler).flatten())
+
+    plain, bound = by_entity(facts).tokens[0], by_record(facts).tokens[0]
+    apple = plain[0] + binding("is_a", "fruit") + binding("has_colour", "red")
+    assert torch.allclose(bound[0], apple, atol=1e-5) and torch.allclose(bound[2], apple, atol=1e-5)
+    assert torch.allclose(bound[1], plain[1] + binding("made_of", "metal"), atol=1e-5)
+    assert torch.equal(bound[3:], torch.zeros_like(bound[3:]))
 
 
 def test_backbone_word_encodings_are_each_word_encoded_alone() -> None:
@@ -174,3 +195,24 @@ def test_text_entity_embeddings_give_unseen_entities_trained_vectors(operator: s
         assert torch.allclose(model.entity(banana), before) != moves
     with pytest.raises(ValueError, match="rows but the vocabulary"):
         TripleEncoder(vocab.size, 8, 16, operator, entity_text=text[:-1])
+
+
+def test_text_retrieval_attends_to_the_record_whose_words_match_the_instruction() -> None:
+    vocab = suite_vocab()
+    torch.manual_seed(0)
+    text = torch.randn(vocab.size, 12)
+    fruit, tool = text[vocab.id("fruit")], text[vocab.id("tool")]
+    triples = [("apple", "is_a", "fruit"), ("apple", "has_colour", "red"),
+               ("axe", "is_a", "tool"), ("axe", "has_colour", "blue")]
+    facts = _facts(vocab, triples, batch=2)
+    encoder = TripleEncoder(vocab.size, 8, 16, "transe", query_dim=12, grouping="entities", entity_text=text,
+                            text_retrieval=True, retrieval_scale=1000.0)
+    out = encoder(facts, torch.stack([fruit, tool]))  # "instructions" that encode as the words themselves
+    assert torch.allclose(out.pooled[0], out.tokens[0, 0], atol=1e-4)  # apple's record
+    assert torch.allclose(out.pooled[1], out.tokens[0, 2], atol=1e-4)  # axe's record
+    plain = TripleEncoder(vocab.size, 8, 16, "transe", query_dim=12, grouping="entities", entity_text=text)
+    plain.load_state_dict(encoder.state_dict(), strict=False)
+    assert not torch.allclose(plain(facts, torch.stack([fruit, tool])).pooled[0], out.tokens[0, 0], atol=1e-2)
+    assert encoder.retrieval_log_scale is not None and encoder.retrieval_log_scale.requires_grad
+    with pytest.raises(ValueError, match="needs entity_text"):
+        TripleEncoder(vocab.size, 8, 16, query_dim=12, text_retrieval=True)
