@@ -35,9 +35,11 @@ from fusiongym.training.config import build_run_config  # noqa: E402
 from fusiongym.training.evaluation import SB3Policy, evaluate  # noqa: E402
 
 
-def test_success(model, env_id: str, episodes: int, ablate: tuple[str, ...] = ()) -> dict[str, float]:
+def test_success(model, env_id: str, episodes: int, ablate: tuple[str, ...] = (),
+                 env_kwargs: dict | None = None) -> dict[str, float]:
     """Success rate (with its 95% bootstrap interval) on the protocol's first ``episodes`` test seeds."""
-    result = evaluate(SB3Policy(model), env_id, split="test", episodes=episodes, progress=False, ablate=ablate)
+    result = evaluate(SB3Policy(model), env_id, split="test", episodes=episodes, progress=False, ablate=ablate,
+                      env_kwargs=env_kwargs)
     rate = result.success_rate
     return {"success": round(rate.value, 3), "ci95": [round(rate.low, 3), round(rate.high, 3)]}
 
@@ -58,7 +60,8 @@ def main() -> None:
 
     config = build_run_config(args.env, "ppo", args.policy, seed=args.seed, timesteps=args.timesteps,
                               overrides=args.hp)
-    venv = FusionSB3VecEnv(args.env, num_envs=config.n_envs, seed=args.seed, split="train", **config.env_kwargs)
+    venv = FusionSB3VecEnv(args.env, num_envs=config.n_envs, seed=args.seed, split="train",
+                           **config.training_env_kwargs)
     fusion = FusionConfig.from_dict(config.fusion) if args.policy == "fusion" else None
     model = make_agent("ppo", venv, policy=args.policy, fusion=fusion, seed=args.seed,
                        policy_kwargs=config.policy_kwargs or None, device="cpu", **config.hyperparams)
@@ -72,13 +75,15 @@ def main() -> None:
         model.learn(chunk, reset_num_timesteps=False)
         train_seconds += time.perf_counter() - start
         print(json.dumps({"steps": model.num_timesteps, "train_minutes": round(train_seconds / 60, 1),
-                          "test": test_success(model, args.env, args.episodes)}), flush=True)
+                          "test": test_success(model, args.env, args.episodes, env_kwargs=config.env_kwargs)}),
+              flush=True)
     ablations = [("mission", "test_instruction_zeroed")]
     if gym.make(args.env).unwrapped.needs_knowledge:
         ablations.append(("facts", "test_facts_zeroed"))
     for key, label in ablations:
         print(json.dumps({"steps": model.num_timesteps,
-                          label: test_success(model, args.env, args.episodes, (key,))}), flush=True)
+                          label: test_success(model, args.env, args.episodes, (key,), config.env_kwargs)}),
+              flush=True)
     if args.out is not None:
         save_agent(model, args.out)
         print(f"agent saved to {args.out}")

@@ -41,9 +41,13 @@ def test_env_entry_merges_over_default_and_overrides_come_last(tmp_path: Path) -
 
 
 def test_run_config_round_trips_through_a_dict() -> None:
-    config = build_run_config("fusiongym/GoTo-v0", "ppo", "cnn", seed=3, timesteps=1234, overrides=["n_envs=4"])
+    config = build_run_config("fusiongym/GoTo-v0", "ppo", "cnn", seed=3, timesteps=1234,
+                              overrides=["n_envs=4", "env_kwargs.max_steps=50",
+                                         "train_env_kwargs.shuffle_appearance=true"])
     again = RunConfig.from_dict(config.to_dict())
     assert again == config and again.n_envs == 4 and again.total_timesteps == 1234
+    assert again.env_kwargs == {"max_steps": 50}
+    assert again.training_env_kwargs == {"max_steps": 50, "shuffle_appearance": True}
 
 
 @pytest.mark.parametrize("text, fix", [

@@ -98,6 +98,27 @@ def test_qlearning_checkpoints_its_table_and_evaluates(tmp_path: Path, capsys) -
     assert json.loads(capsys.readouterr().out)["episodes"] == 5
 
 
+def test_train_env_kwargs_change_the_training_worlds_only(tmp_path: Path, capsys, monkeypatch) -> None:
+    import gymnasium as gym
+    from fusiongym.training.cli import main
+
+    made: list[tuple[str, dict]] = []
+    for name in ("make", "make_vec"):
+        original = getattr(gym, name)
+        monkeypatch.setattr(gym, name, lambda *a, _original=original, **kw: made.append((kw.get("split"), kw))
+                            or _original(*a, **kw))
+    run_dir = tmp_path / "q"
+    assert main(["train", "--env", "fusiongym/Fetch-v0", "--algo", "qlearning", "--timesteps", "300",
+                 "--hp", "train_env_kwargs.shuffle_appearance=true", "--run-dir", str(run_dir),
+                 "--no-progress"]) == 0
+    assert main(["eval", str(run_dir), "--episodes", "4", "--json"]) == 0
+    training = [kw for split, kw in made if split == "train"]
+    evaluation = [kw for split, kw in made if split == "test"]
+    assert training and all(kw.get("shuffle_appearance") is True for kw in training)
+    assert evaluation and not any("shuffle_appearance" in kw for kw in evaluation)
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "config.yaml").unlink(), "config.yaml is missing"),
     (lambda d: (d / "config.yaml").write_text("env_id: [unclosed"), "is corrupt"),

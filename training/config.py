@@ -14,7 +14,10 @@ entry is merged over it; ``--hp key=value`` overrides come last::
 Besides the algorithm's own keyword arguments (``PPO(...)``'s ``n_steps``, ``learning_rate``…), an entry may hold
 ``n_envs`` (worlds in the native batch), ``n_timesteps`` (the budget when ``--timesteps`` is not given),
 ``policy_kwargs`` (e.g. ``net_arch``), ``fusion`` (:class:`~fusiongym.fusion.FusionConfig` fields, ``fusion``
-policy only) and ``env_kwargs`` (level keyword arguments). Every error names the file, the entry and the fix.
+policy only), ``env_kwargs`` (level keyword arguments, for training and evaluation) and ``train_env_kwargs``
+(level keyword arguments for the training worlds only, merged over ``env_kwargs``: a training recipe such as
+``shuffle_appearance`` that must not change what the run is evaluated on). Every error names the file, the entry
+and the fix.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ SB3_ALGOS = ("ppo", "dqn", "recurrent_ppo")
 #: Policies per algorithm (``tabular`` is Q-learning's table keyed by a digest of the observation).
 SB3_POLICIES = ("fusion", "cnn", "sb3_default")
 #: Keys every config entry may hold besides the algorithm's own keyword arguments.
-RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs")
+RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs", "train_env_kwargs")
 #: Q-learning's keyword arguments (``fusiongym.agents.QLearningAgent``).
 QLEARNING_KEYS = ("alpha", "gamma", "epsilon")
 #: SB3 constructor arguments that ``fusiongym train`` sets itself.
@@ -135,7 +138,7 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key in ("fusion", "env_kwargs",
-                                                                                 "policy_kwargs"):
+                                                                                 "train_env_kwargs", "policy_kwargs"):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -156,7 +159,7 @@ def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, wh
     steps = hyperparams.get("n_timesteps")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise ConfigError(f"n_timesteps must be a positive int in {where}, got {steps!r} (write 100000, not 1e5)")
-    for key in ("fusion", "env_kwargs", "policy_kwargs"):
+    for key in ("fusion", "env_kwargs", "train_env_kwargs", "policy_kwargs"):
         if not isinstance(hyperparams.get(key, {}), dict):
             raise ConfigError(f"{key} must be a mapping in {where}, got {hyperparams[key]!r}")
     if hyperparams.get("fusion") and policy != "fusion":
@@ -207,7 +210,8 @@ class RunConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)  # the algorithm's keyword arguments
     fusion: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # the level's kwargs: training and evaluation
+    train_env_kwargs: dict[str, Any] = field(default_factory=dict)  # merged over env_kwargs for training only
     hyperparams_file: str = ""
     wandb: bool = False
     suite_version: str = ""
@@ -230,6 +234,11 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
+
+    @property
+    def training_env_kwargs(self) -> dict[str, Any]:
+        """The level keyword arguments of the training worlds (``env_kwargs`` updated by ``train_env_kwargs``)."""
+        return {**self.env_kwargs, **self.train_env_kwargs}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``config.yaml``."""
@@ -269,7 +278,8 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
         env_id=env_id, algo=algo, policy=policy, seed=seed, total_timesteps=total, n_envs=n_envs,
         checkpoint_every=checkpoint_every or max(total // 10, 1),
         fusion=hyperparams.pop("fusion", {}) or {}, policy_kwargs=hyperparams.pop("policy_kwargs", {}) or {},
-        env_kwargs=hyperparams.pop("env_kwargs", {}) or {}, hyperparams=hyperparams,
+        env_kwargs=hyperparams.pop("env_kwargs", {}) or {},
+        train_env_kwargs=hyperparams.pop("train_env_kwargs", {}) or {}, hyperparams=hyperparams,
         hyperparams_file=str(path), wandb=wandb, suite_version=fusiongym.__version__,
     )
     config.validate()

@@ -309,7 +309,7 @@ def train_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], logger: A
     done = state["num_timesteps"]
     # A resumed run meets fresh worlds (seeded past the steps already taken), not the first ones again.
     env = VecMonitor(FusionSB3VecEnv(config.env_id, num_envs=config.n_envs, seed=config.seed + done, split="train",
-                                     **config.env_kwargs))  # VecMonitor: episode returns / lengths for the logger
+                                     **config.training_env_kwargs))  # VecMonitor: episode returns / lengths for the logger
     if done:
         checkpoint = verified_checkpoint(run_dir, state, trust_pickle)
         model = algorithm_class(config.algo).load(str(checkpoint), env=env, device="cpu")
@@ -374,7 +374,7 @@ def train_qlearning(config: RunConfig, run_dir: Path, state: dict[str, Any], log
         if not table.is_file():
             raise RunFolderError(f"{table} is missing: the run's checkpoint is gone; start a new run")
         load_qtable(agent, table)
-    env = gym.make(config.env_id, split="train", **config.env_kwargs)
+    env = gym.make(config.env_id, split="train", **config.training_env_kwargs)
     observation, _ = env.reset(seed=config.seed + done)
     key = agent.state_key(observation)
     episode_return, episode_length, successes, returns = 0.0, 0, [], []
