@@ -55,6 +55,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200, help="test-split episodes per evaluation")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=None, help="folder for the trained agent (default: none)")
+    parser.add_argument("--init-extractor", type=Path, default=None,
+                        help="start from these features-extractor weights (safetensors, e.g. from "
+                             "reading_probe.py --save-extractor) instead of a fresh extractor")
+    parser.add_argument("--init-agent", type=Path, default=None,
+                        help="start from this saved agent's policy weights (a save_agent folder with the same "
+                             "policy, e.g. from imitate_fusion.py --out): PPO fine-tuning of an imitation policy")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -65,7 +71,17 @@ def main() -> None:
     fusion = FusionConfig.from_dict(config.fusion) if args.policy == "fusion" else None
     model = make_agent("ppo", venv, policy=args.policy, fusion=fusion, seed=args.seed,
                        policy_kwargs=config.policy_kwargs or None, device="cpu", **config.hyperparams)
+    if args.init_extractor is not None:
+        from safetensors.torch import load_file
+
+        model.policy.features_extractor.load_state_dict(load_file(str(args.init_extractor)))
+    if args.init_agent is not None:
+        from safetensors.torch import load_model
+
+        load_model(model.policy, str(args.init_agent / "policy.safetensors"), strict=True)
     print(json.dumps({"env": args.env, "policy": args.policy, "seed": args.seed, "timesteps": args.timesteps,
+                      "init_extractor": str(args.init_extractor) if args.init_extractor else None,
+                      "init_agent": str(args.init_agent) if args.init_agent else None,
                       "n_envs": config.n_envs, "hyperparams": config.hyperparams,
                       "fusion": fusion.to_dict() if fusion else None}), flush=True)
     train_seconds = 0.0

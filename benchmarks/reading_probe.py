@@ -7,11 +7,12 @@ or ``pickup`` outcome is success), or "not in view". Every step trains on 256 fr
 (resets plus 0–3 random moves), so nothing can be memorised. It reports, where the goal is in view, accuracy on
 2,000 unseen states of the training split (does it generalise at all?) and of the test split (held-out
 compositions / kinds), each also with the instruction and facts zeroed: a probe that reads loses most of its
-accuracy when they are zeroed, one that guesses from the pixels does not.
+accuracy when they are zeroed, one that guesses from the pixels does not. ``--target look`` probes the knowledge
+path alone: instruction and facts (no pixels) to the goal's shape × colour, over all states.
 
     python benchmarks/reading_probe.py --env fusiongym/GoTo-v0
     python benchmarks/reading_probe.py --env fusiongym/Fetch-v0 --env-kwargs '{"shuffle_appearance": true}' \
-        --fusion '{"fact_grouping": "entities", "entity_embeddings": "text"}'
+        --fusion '{"fact_grouping": "records", "entity_embeddings": "text", "text_retrieval": true}'
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,19 +37,25 @@ from fusiongym.fusion.config import FusionConfig  # noqa: E402
 from fusiongym.fusion.extractor import FusionExtractor  # noqa: E402
 
 
-class GoalCells:
-    """States of one split of a level and, for each, the view cell (row-major) of its goal object, or V*V."""
+class GoalLabels:
+    """States of one split of a level and, for each, where its goal object is (``target="cell"``: the view cell,
+    row-major, or ``cells`` when it is not in view) or what it looks like (``"look"``: shape × colour index)."""
 
-    def __init__(self, env_id: str, split: str, count: int, env_kwargs: dict[str, Any]) -> None:
-        self.count = count
+    def __init__(self, env_id: str, split: str, count: int, env_kwargs: dict[str, Any], target: str) -> None:
+        from fusiongym.envs.ontology import load_ontology
+
+        self.count, self.target = count, target
         self.env = gym.make_vec(env_id, num_envs=count, vectorization_mode="vector_entry_point", split=split,
                                 **env_kwargs)
         self.space = self.env.unwrapped.single_observation_space
         self.env.reset(seed=0)
         self.cells = int(np.prod(self.env.unwrapped.view_slots().shape[1:]))  # label `cells`: not in view
+        ontology = load_ontology()
+        self.shapes, self.colours = list(ontology.shapes), list(ontology.colours)
+        self.classes = self.cells + 1 if target == "cell" else len(self.shapes) * len(self.colours)
 
     def sample(self, seed: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """``count`` fresh states (resets from ``seed`` then 0–3 random moves) and their goal cells."""
+        """``count`` fresh states (resets from ``seed`` then 0–3 random moves) and their labels."""
         obs, _ = self.env.reset(seed=seed)  # world b gets seed + b
         rng = np.random.default_rng(seed)
         for _ in range(int(rng.integers(0, 4))):  # a few random turns and steps: not every state is a fresh reset
@@ -59,12 +67,20 @@ class GoalCells:
             tables = episode.layout.tables
             goals = np.flatnonzero((tables.face == SUCCESS) | (tables.touch == SUCCESS)
                                    | (tables.pickup == SUCCESS))
+            if self.target == "look":
+                goal = episode.layout.objects[goals[0]]
+                labels[b] = self.shapes.index(goal.shape) * len(self.colours) + self.colours.index(goal.colour)
+                continue
             cells = np.flatnonzero(np.isin(slots[b], goals))
             if len(cells):
                 labels[b] = cells[0]
         tensors = {key: torch.as_tensor(value) for key, value in obs.items()}
         tensors["image"] = tensors["image"].float() / 255  # what SB3 hands the extractor
         return tensors, torch.as_tensor(labels)
+
+    def counted(self, labels: torch.Tensor) -> torch.Tensor:
+        """Which states count for accuracy: those with the goal in view (``cell``), or all (``look``)."""
+        return labels < self.cells if self.target == "cell" else torch.ones_like(labels, dtype=torch.bool)
 
 
 def main() -> None:
@@ -75,44 +91,64 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500, help="Adam steps, each on 256 fresh training states")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--target", default="cell", choices=["cell", "look"],
+                        help="cell: the whole extractor names the goal's view cell; look: the knowledge path alone "
+                             "(instruction + facts, no pixels) names the goal's shape and colour")
+    parser.add_argument("--save-extractor", type=Path, default=None,
+                        help="write the trained extractor's weights here (safetensors), e.g. for "
+                             "learn_fusion.py --init-extractor")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     env_kwargs = json.loads(args.env_kwargs)
-    batches = GoalCells(args.env, "train", 256, env_kwargs)
+    batches = GoalLabels(args.env, "train", 256, env_kwargs, args.target)
     # evaluation states: unseen worlds of the training split (does it generalise at all?) and of the test split
-    held_out = {split: GoalCells(args.env, split, 2000, env_kwargs).sample(10**9 + args.seed)
+    held_out = {split: GoalLabels(args.env, split, 2000, env_kwargs, args.target).sample(10**9 + args.seed)
                 for split in ("train", "test")}
     config = FusionConfig.from_dict(json.loads(args.fusion))
     extractor = FusionExtractor(batches.space, config)
-    head = torch.nn.Linear(config.features_dim, batches.cells + 1)  # one label per view cell, and "not in view"
+    if args.target == "look" and extractor.knowledge is None:
+        parser.error("--target look probes the knowledge encoder: the policy needs knowledge other than 'none'")
+
+    def features(obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if args.target == "cell":
+            return extractor(obs)
+        language = extractor.language.encode_missions(obs["mission"]) if extractor.language is not None else None
+        return extractor.knowledge(obs["facts"], language.pooled if language is not None else None).pooled
+
+    head = torch.nn.Linear(config.features_dim if args.target == "cell" else config.hidden_dim, batches.classes)
     trainable = [p for p in [*extractor.parameters(), *head.parameters()] if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=5e-4)
 
-    def in_view_accuracy(split: str, zeroed: bool = False) -> float:
+    def accuracy(split: str, zeroed: bool = False) -> float:
         obs, labels = held_out[split]
         if zeroed:
             obs = {**obs, "mission": torch.zeros_like(obs["mission"]), "facts": torch.zeros_like(obs["facts"])}
-        where = labels < batches.cells
         with torch.no_grad():
-            hits = head(extractor(obs)).argmax(1) == labels
-        return round(float(hits[where].float().mean()), 3)
+            hits = head(features(obs)).argmax(1) == labels
+        return round(float(hits[batches.counted(labels)].float().mean()), 3)
 
     print(json.dumps({"env": args.env, "env_kwargs": env_kwargs, "fusion": config.to_dict(), "seed": args.seed,
-                      "test_in_view": round(float((held_out["test"][1] < batches.cells).float().mean()), 3)}))
+                      "target": args.target,
+                      "counted": round(float(batches.counted(held_out["test"][1]).float().mean()), 3)}))
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         obs, labels = batches.sample(args.seed * 10**8 + step * batches.count)
-        loss = torch.nn.functional.cross_entropy(head(extractor(obs)), labels)
+        loss = torch.nn.functional.cross_entropy(head(features(obs)), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if step % max(1, args.steps // 5) == 0 or step == args.steps:
             print(json.dumps({
                 "step": step, "loss": round(loss.item(), 4), "seconds": round(time.perf_counter() - start),
-                "train_in_view": in_view_accuracy("train"), "train_in_view_zeroed": in_view_accuracy("train", True),
-                "test_in_view": in_view_accuracy("test"),
-                "test_in_view_zeroed": in_view_accuracy("test", True)}), flush=True)
+                "train": accuracy("train"), "train_zeroed": accuracy("train", True),
+                "test": accuracy("test"), "test_zeroed": accuracy("test", True)}), flush=True)
+    if args.save_extractor is not None:
+        from safetensors.torch import save_file
+
+        args.save_extractor.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in extractor.state_dict().items()}, str(args.save_extractor))
+        print(f"extractor saved to {args.save_extractor}")
 
 
 if __name__ == "__main__":
