@@ -36,14 +36,7 @@ from fusiongym.agents.checkpoint import save_agent  # noqa: E402
 from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
 from fusiongym.training.config import build_run_config  # noqa: E402
-from fusiongym.training.evaluation import SB3Policy, evaluate  # noqa: E402
-
-
-def test_success(model, env_id: str, episodes: int, env_kwargs: dict, ablate: tuple[str, ...] = ()) -> dict:
-    """Success rate (with its 95% bootstrap interval) on the protocol's first ``episodes`` test seeds."""
-    rate = evaluate(SB3Policy(model), env_id, split="test", episodes=episodes, progress=False, ablate=ablate,
-                    env_kwargs=env_kwargs).success_rate
-    return {"success": round(rate.value, 3), "ci95": [round(rate.low, 3), round(rate.high, 3)]}
+from learn_fusion import test_success  # noqa: E402  (this folder is on sys.path when a script here runs)
 
 
 def main() -> None:
@@ -96,11 +89,11 @@ def main() -> None:
             print(json.dumps({
                 "update": update, "states": update * args.envs * args.rollout, "loss": round(loss.item(), 3),
                 "minutes": round((time.perf_counter() - start) / 60, 1),
-                "test": test_success(model, args.env, args.episodes, config.env_kwargs),
-                "test_facts_zeroed": test_success(model, args.env, args.episodes, config.env_kwargs, ("facts",)),
+                "test": test_success(model, args.env, args.episodes, env_kwargs=config.env_kwargs),
+                "test_facts_zeroed": test_success(model, args.env, args.episodes, ("facts",), config.env_kwargs),
             }), flush=True)
     print(json.dumps({"update": args.updates, "test_instruction_zeroed": test_success(
-        model, args.env, args.episodes, config.env_kwargs, ("mission",))}), flush=True)
+        model, args.env, args.episodes, ("mission",), config.env_kwargs)}), flush=True)
     if args.out is not None:
         save_agent(model, args.out)
         print(f"agent saved to {args.out}")
