@@ -194,18 +194,21 @@ class FusionEnv(gym.Env):
         self.observation_space = self._sim.observation_space
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self.needs_knowledge = self.level.needs_knowledge
+        self._ended = False  # the episode terminated or was truncated: step() needs a reset() first
 
     # --- Gymnasium API ---------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
         self._sim.reset_world(0, self.np_random)
+        self._ended = False
         return self._observation(), self._info()
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
-        if self._sim.episodes[0] is None:
-            raise gym.error.ResetNeeded("call reset() before step()")
+        if self._sim.episodes[0] is None or self._ended:
+            raise gym.error.ResetNeeded("the episode is over (or never began): call reset() before step()")
         a = check_action(action)
         reward, terminated, truncated = self._sim.batch.step(np.array([a]))
+        self._ended = bool(terminated[0] or truncated[0])
         info = self._info()
         info["success"] = bool(terminated[0] and reward[0] > 0)
         return self._observation(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
@@ -218,39 +221,50 @@ class FusionEnv(gym.Env):
     # --- fusiongym API ---------------------------------------------------------------------------------
     def oracle_action(self, use_facts: bool = True) -> int:
         """The privileged planner's next action; ``use_facts=False`` plans without the episode's facts."""
+        self._current_episode()
         return self._sim.oracle_action(0, use_facts)
 
     @property
     def episode(self) -> Episode:
-        return self._sim.episodes[0]
+        return self._current_episode()
 
     @property
     def mission(self) -> str:
-        return self._sim.episodes[0].mission
+        return self._current_episode().mission
 
     @property
     def facts(self) -> list[str]:
+        self._current_episode()
         return self._sim.fact_sentences[0]
 
     @property
     def knowledge(self):
         """The facts the agent is shown, an :class:`~fusiongym.envs.knowledge.EpisodeKnowledge` (``.to_graph()``,
         ``.to_turtle()``); the same as ``true_knowledge`` unless a knowledge control altered them."""
-        return self._sim.episodes[0].shown
+        return self._current_episode().shown
 
     @property
     def true_knowledge(self):
         """The facts the dynamics follow."""
-        return self._sim.episodes[0].knowledge
+        return self._current_episode().knowledge
 
     def describe_view(self) -> str:
         """A text description of what the agent sees (for language-model agents)."""
+        self._current_episode()
         return describe_view(self._sim, 0)
 
     def symbolic_state(self) -> bytes:
         """A compact, hashable key of what the agent observes, for tabular agents: the egocentric view as tile
         ids, the carried object's sprite, the mission ids and the fact ids."""
+        self._current_episode()
         return self._sim.symbolic_states()[0]
+
+    def _current_episode(self) -> Episode:
+        """The episode under way, or :class:`gymnasium.error.ResetNeeded` before the first ``reset()``."""
+        episode = self._sim.episodes[0]
+        if episode is None:
+            raise gym.error.ResetNeeded(f"{type(self).__name__} has no episode yet: call reset() first")
+        return episode
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs = self._sim.observation()

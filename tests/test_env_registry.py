@@ -180,3 +180,40 @@ def test_symbolic_state_tracks_observation(env_id: str) -> None:
     vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
     vec.reset(seed=0)
     assert vec.unwrapped.symbolic_states()[0] == first
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_step_after_episode_end_says_call_reset(env_id: str) -> None:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    while True:  # terminated: the oracle wins
+        _, _, terminated, truncated, _ = env.step(env.unwrapped.oracle_action())
+        if terminated or truncated:
+            break
+    assert terminated
+    for step in (env.step, env.unwrapped.step):
+        with pytest.raises(gym.error.ResetNeeded, match=r"call reset\(\)"):
+            step(0)
+    env.reset(seed=1)  # a reset makes the env usable again
+    env.step(0)
+    short = gym.make(env_id, max_steps=3)
+    short.reset(seed=0)
+    ends = [short.step(0)[2:4] for _ in range(3)]
+    assert ends[-1] == (False, True)  # truncated
+    with pytest.raises(gym.error.ResetNeeded, match=r"call reset\(\)"):
+        short.unwrapped.step(0)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_accessors_before_reset_say_call_reset(env_id: str) -> None:
+    env = gym.make(env_id).unwrapped
+    for name in ("oracle_action", "describe_view", "symbolic_state"):
+        with pytest.raises(gym.error.ResetNeeded, match=r"call reset\(\) first"):
+            getattr(env, name)()
+    for name in ("mission", "facts", "knowledge", "true_knowledge", "episode"):
+        with pytest.raises(gym.error.ResetNeeded, match=r"call reset\(\) first"):
+            getattr(env, name)
+    with pytest.raises(gym.error.ResetNeeded, match=r"call reset\(\)"):
+        env.step(0)
+    env.reset(seed=0)
+    assert env.mission and isinstance(env.oracle_action(), int)
