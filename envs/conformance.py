@@ -9,6 +9,7 @@ registered id; run them on yours with a callable that builds your env::
 
 from __future__ import annotations
 
+import copy
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -57,8 +58,9 @@ def check_observations_in_space(make_env: Callable[[], gym.Env], steps: int = 25
         assert env.observation_space.contains(obs), f"step {t}: observation outside {env.observation_space}"
 
 
-def check_pickle(make_env: Callable[[], gym.Env], steps: int = 30, seed: int = 5) -> None:
-    """A pickled and restored env, mid-episode, continues exactly like the original."""
+def check_pickle(make_env: Callable[[], gym.Env], steps: int = 60, seed: int = 5) -> None:
+    """A pickled and a deep-copied env, made mid-episode, go on exactly like the original, across resets: a copy
+    must simulate the world it is reset to, not a stale one (Gymnasium's own check crosses a reset too)."""
     env = make_env()
     env.reset(seed=seed)
     actions = np.random.default_rng(1)
@@ -66,15 +68,19 @@ def check_pickle(make_env: Callable[[], gym.Env], steps: int = 30, seed: int = 5
         _, _, terminated, truncated, _ = env.step(int(actions.integers(env.action_space.n)))
         if terminated or truncated:
             env.reset()
-    clone = pickle.loads(pickle.dumps(env))
-    for t in range(steps):
-        a = int(actions.integers(env.action_space.n))
-        out_env, out_clone = env.step(a), clone.step(a)
-        _assert_obs_equal(out_env[0], out_clone[0], f"after unpickling, step {t}")
-        assert out_env[1:4] == out_clone[1:4], f"after unpickling, step {t}: {out_env[1:4]} != {out_clone[1:4]}"
-        if out_env[2] or out_env[3]:
-            env.reset(seed=t)
-            clone.reset(seed=t)
+    copiers = {"unpickled": lambda e: pickle.loads(pickle.dumps(e)), "deep-copied": copy.deepcopy}
+    for name, copier in copiers.items():
+        clone = copier(env)
+        resets = 0
+        for t in range(steps):
+            a = int(actions.integers(env.action_space.n))
+            out_env, out_clone = env.step(a), clone.step(a)
+            _assert_obs_equal(out_env[0], out_clone[0], f"{name}, step {t} (after {resets} resets)")
+            assert out_env[1:4] == out_clone[1:4], f"{name}, step {t}: {out_env[1:4]} != {out_clone[1:4]}"
+            if out_env[2] or out_env[3] or t == steps // 2:  # a reset mid-check, whether or not an episode ended
+                _assert_obs_equal(env.reset(seed=seed + t)[0], clone.reset(seed=seed + t)[0],
+                                  f"{name}, after reset(seed={seed + t})")
+                resets += 1
 
 
 def check_vector_matches_single(

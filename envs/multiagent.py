@@ -421,8 +421,6 @@ class KnowledgeSplitBatch:
         self._rows = np.arange(b)
         wp = batch.tile.shape[2]
         self._ahead = DY * wp + DX
-        self._obj = batch.obj_at.reshape(-1)
-        self._tile = batch.tile.reshape(-1)
         self._under: tuple[np.ndarray, np.ndarray] | None = None
         base = self.sim.observation_space
         space = gym.spaces.Dict(
@@ -436,6 +434,16 @@ class KnowledgeSplitBatch:
         self.observation_spaces = {agent: space for agent in self.agents}
         nvec = np.array([NUM_ACTIONS] + [len(self.alphabet)] * self.message_len, np.int64)
         self.action_spaces = {agent: gym.spaces.MultiDiscrete(nvec) for agent in self.agents}
+
+    @property
+    def _obj(self) -> np.ndarray:
+        """The batch's flat object-slot grid (a view looked up each time, so it survives pickling)."""
+        return self.sim.batch._flat["obj_at"]
+
+    @property
+    def _tile(self) -> np.ndarray:
+        """The batch's flat tile grid (a view looked up each time, so it survives pickling)."""
+        return self.sim.batch._flat["tile"]
 
     @property
     def batch(self) -> WorldBatch:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -285,12 +286,26 @@ class WorldBatch:
             self._cell_tile[state] = [tiles.door(colour, state) for colour in range(tiles.n_colours)]
         self._cells_per_world = hp * wp
         self._ahead = DY * wp + DX  # flat offset of the cell in front, per direction
-        self._flat = {
-            name: getattr(self, name).reshape(-1) for name in ("cell", "door_key", "door_colour", "obj_at", "tile")
-        }
+        self._flat = self._flat_views()
         view_y, view_x = _view_offsets(view_size)
         self._view_flat = view_y * wp + view_x  # (4, V, V) offsets in the flattened padded grid
         self._sight = _sight_lines(view_size)
+
+    def _flat_views(self) -> dict[str, np.ndarray]:
+        """Flat views of the per-cell arrays: writing through them writes the arrays themselves."""
+        return {name: getattr(self, name).reshape(-1) for name in ("cell", "door_key", "door_colour", "obj_at", "tile")}
+
+    # A pickle (or deepcopy) stores each view as an array of its own, so the restored flat views would no longer
+    # alias the grids they were made from: a reset would load the grids while the step read stale copies.
+    # Views are therefore never pickled; they are made anew from the restored arrays.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_flat"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._flat = self._flat_views()
 
     # --- generation → batch ----------------------------------------------------------------------------
     def load(self, b: int, layout: WorldLayout, shape_index: dict[str, int], colour_index: dict[str, int]) -> None:
