@@ -91,9 +91,11 @@ def _render(template: str, slots: tuple[tuple[str, str], ...], vocab: Vocabulary
 
 @dataclass(frozen=True)
 class GoToInstr(Instruction):
-    """Go to (face) an object matching the description."""
+    """Go to (face) an object matching the description. ``strict``: facing or using any other object, or the
+    ``done`` action, fails (so that only reading the instruction wins, not visiting every object)."""
 
     target: ObjectDescription
+    strict: bool = False
     TEMPLATES = ("go to the {object}", "walk to the {object}", "find the {object}", "move next to the {object}")
     HELD_OUT_TEMPLATES = ("make your way to the {object}", "head over to the {object}")
 
@@ -104,6 +106,11 @@ class GoToInstr(Instruction):
         for slot, obj in enumerate(objects):
             if self.target.matches(obj):
                 tables.face[slot] = SUCCESS
+            elif self.strict:
+                tables.face[slot] = FAILURE
+                tables.use[:, slot] = FAILURE
+        if self.strict:
+            tables.done = FAILURE
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,15 @@ from fusiongym.envs.knowledge import (
 )
 from fusiongym.envs.language import SPLITS, GoToInstr, Instruction, ObjectDescription, PickupCategoryInstr
 from fusiongym.envs.ontology import Ontology, load_ontology
+from fusiongym.envs.planning import first_action_avoiding
 from fusiongym.envs.vocab import Vocabulary, get_vocab
 from fusiongym.envs.world import (
     DIR_YX,
     DOOR_CLOSED,
     DOOR_OPEN,
+    FAILURE,
     FLOOR,
+    NOTHING,
     SUCCESS,
     WALL,
     OutcomeTables,
@@ -351,8 +354,10 @@ class Level(ABC):
         instruction.compile(objects, knowledge, tables)
         dy, dx = _DIR_STEPS[agent_dir]
         front = (agent[0] + dy, agent[1] + dx)
-        if front in positions and tables.face[positions.index(front)] == SUCCESS:
-            return None  # would succeed before acting
+        if front in positions and tables.face[positions.index(front)] != NOTHING:
+            return None  # would succeed (or fail) before acting
+        if (tables.face == FAILURE).any() and not self._solvable_facing(grid, positions, tables, agent, agent_dir):
+            return None  # every way to the target passes in front of an object that must not be faced
         mission, mission_ids = instruction.sample_render(rng, self.split, self.vocab)
         layout = WorldLayout(
             cells=grid.cells,
@@ -370,6 +375,17 @@ class Level(ABC):
         return Episode(
             layout, instruction, knowledge, shown, mission, self.split, int(rng.integers(2**31)), self.shuffle_appearance
         )
+
+    @staticmethod
+    def _solvable_facing(grid: RoomGrid, positions: list[tuple[int, int]], tables: OutcomeTables,
+                         agent: tuple[int, int], agent_dir: int) -> bool:
+        """Whether the agent can come to face a target object without ever facing one whose ``face`` fails."""
+        passable = np.isin(grid.cells, (FLOOR, DOOR_OPEN, DOOR_CLOSED))
+        for y, x in positions:
+            passable[y, x] = False
+        targets = {p for p, outcome in zip(positions, tables.face) if outcome == SUCCESS}
+        forbidden = {p for p, outcome in zip(positions, tables.face) if outcome == FAILURE}
+        return first_action_avoiding(passable, (*agent, agent_dir), targets, forbidden) is not None
 
     def _looks(self, rng: np.random.Generator, kinds: list) -> list[tuple[str, str]]:
         """(shape, colour) of each kind: the ontology's, or with ``shuffle_appearance`` a fresh distinct draw."""
@@ -408,7 +424,10 @@ class Level(ABC):
 
 @dataclass
 class GoToLevel(Level):
-    """Go to the <colour> <shape>: vision and language only."""
+    """Go to the <colour> <shape>: vision and language only. ``wrong_object_fails``: facing or toggling another
+    object, or ``done``, ends the episode unsuccessfully (GoTo-v1)."""
+
+    wrong_object_fails: bool = False
 
     uses_kinds: ClassVar[bool] = False
 
@@ -428,7 +447,8 @@ class GoToLevel(Level):
                 continue  # a second match would make the instruction ambiguous about which one
             objects.append(_plain_object(shapes[s], colours[c]))
         positions = grid.place(rng, len(objects))
-        instruction = GoToInstr(ObjectDescription(colour=target.colour, shape=target.shape))
+        instruction = GoToInstr(ObjectDescription(colour=target.colour, shape=target.shape),
+                                strict=self.wrong_object_fails)
         facts = self._ontology_distractor_facts(rng, exclude=set())
         return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
 

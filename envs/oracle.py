@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from fusiongym.envs.levels import Level, Subgoal
+from fusiongym.envs.planning import first_action_avoiding
 from fusiongym.envs.world import (
     DIR_YX,
     DONE,
@@ -18,6 +19,7 @@ from fusiongym.envs.world import (
     DOOR_LOCKED,
     DOOR_OPEN,
     DROP,
+    FAILURE,
     FLOOR,
     FORWARD,
     LEFT,
@@ -52,6 +54,18 @@ def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: b
     front = (y + int(DIR_YX[d][0]), x + int(DIR_YX[d][1]))
     if front in targets:
         return _FINAL_ACTION[subgoal.action]
+    forbidden = {(int(cy), int(cx)) for cy, cx in np.argwhere((obj_at >= 0) & (batch.face[b].take(obj_at) == FAILURE))}
+    if forbidden:  # facing some objects fails (GoTo-v1): plan over (cell, heading) so that none is ever faced
+        cells, objects = batch.cell[b], batch.obj_at[b]
+        passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
+        if carrying >= 0:
+            passable |= (cells == DOOR_LOCKED) & (batch.door_key[b] == carrying) & (objects < 0)
+        for slot in subgoal.walk_over:
+            passable |= (objects == slot) & (cells != WALL)
+        action = first_action_avoiding(passable, (y, x, d), targets, forbidden)
+        if action == FORWARD and cells[front] in (DOOR_CLOSED, DOOR_LOCKED):
+            return TOGGLE
+        return DONE if action is None else action
     path = _shortest_path(batch, b, (y, x), targets, carrying, set(subgoal.walk_over))
     if path is None:
         return DONE

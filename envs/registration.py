@@ -25,12 +25,21 @@ class Registration:
 
 
 REGISTRATIONS: tuple[Registration, ...] = (
-    Registration("fusiongym/GoTo-v0", "GoToEnv", {}, "go to the <colour> <shape> in one room (no knowledge)"),
+    Registration("fusiongym/GoTo-v1", "GoToEnv", {"wrong_object_fails": True},
+                 "go to the <colour> <shape> in one room; facing another object fails (no knowledge)"),
+    Registration(
+        "fusiongym/GoTo-Large-v1",
+        "GoToEnv",
+        {"num_rows": 3, "num_cols": 3, "num_distractors": 12, "wrong_object_fails": True},
+        "go to the <colour> <shape> in 3x3 rooms; facing another object fails (no knowledge)",
+    ),
+    Registration("fusiongym/GoTo-v0", "GoToEnv", {},
+                 "deprecated, use GoTo-v1: facing another object ends nothing, so search wins without reading"),
     Registration(
         "fusiongym/GoTo-Large-v0",
         "GoToEnv",
         {"num_rows": 3, "num_cols": 3, "num_distractors": 12},
-        "go to the <colour> <shape> in 3x3 rooms (no knowledge)",
+        "deprecated, use GoTo-Large-v1: facing another object ends nothing",
     ),
     Registration("fusiongym/Fetch-v0", "FetchEnv", {}, "pick up a <category>, told by the facts, in one room"),
     Registration(

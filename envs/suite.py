@@ -60,11 +60,13 @@ class GoToEnv(FusionEnv):
         + _COMMON_OBSERVATION
         + """
     ## Termination
-    ``terminated`` when the agent faces an object matching the description (success);
-    ``truncated`` after ``max_steps`` (default 2 × room_size² per room). Facing another object ends nothing, as in
-    BabyAI's GoTo levels, so an agent that ignores the instruction can still win by visiting the objects in turn
-    (slowly: the reward falls with every step); compare agents with their instruction zeroed
-    (``fusiongym eval RUN --ablate mission``) to see what reading it is worth.
+    ``terminated`` when the agent faces an object matching the description (success). With
+    ``wrong_object_fails=True`` (v1) the episode also ends, unsuccessfully, when the agent faces or toggles any
+    other object, or takes the ``done`` action, so only an agent that reads the instruction wins more than one
+    episode in ``num_distractors + 1``; with ``wrong_object_fails=False`` (v0, as in BabyAI's GoTo levels) facing
+    another object ends nothing and an agent that ignores the instruction wins most episodes by visiting the objects
+    in turn. ``truncated`` after ``max_steps`` (default 2 × room_size² per room). Compare agents with their
+    instruction zeroed (``fusiongym eval RUN --ablate mission``) to see what reading it is worth.
 
     ## Knowledge
     None is needed (``needs_knowledge = False``): ``obs["facts"]`` is padding, or ``distractor_facts`` true
@@ -77,15 +79,22 @@ class GoToEnv(FusionEnv):
 
     ## Arguments
     ``room_size=8`` (walls included), ``num_rows=1``, ``num_cols=1``, ``num_distractors=3``,
-    ``distractor_facts=0``, ``max_steps=None``, ``split="train"``, ``tile_size=8``, ``view_size=7``,
+    ``wrong_object_fails=False``, ``distractor_facts=0``, ``max_steps=None``, ``split="train"``,
+    ``shuffle_appearance`` (refused: plain shapes have no kind), ``drop_facts=0``, ``corrupt_facts=0``,
+    ``contradict_facts=0``, ``tile_size=8``, ``view_size=7``,
     ``see_through_walls=False``, ``max_mission_len=16``, ``max_facts=32``, ``render_mode=None|"rgb_array"``,
     ``render_facts=True``, ``render_tile_size=16``.
 
     ## Registered configurations
-    ``fusiongym/GoTo-v0``: one 8×8 room, 3 distractors. ``fusiongym/GoTo-Large-v0``: 3×3 rooms, 12 distractors.
+    ``fusiongym/GoTo-v1``: one 8×8 room, 3 distractors, ``wrong_object_fails=True``. ``fusiongym/GoTo-Large-v1``:
+    3×3 rooms, 12 distractors, ``wrong_object_fails=True``. Deprecated: ``fusiongym/GoTo-v0`` and
+    ``fusiongym/GoTo-Large-v0`` (the same with ``wrong_object_fails=False``).
 
     ## Version history
-    v0: initial release.
+    v1: facing or toggling a wrong object, or ``done``, fails the episode: under v0 an agent with its instruction
+    zeroed won 0.85 of test episodes (against 0.90 reading it), so v0 did not test language. A world never starts
+    with the agent facing an object.
+    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
     """
     )
     level_class = GoToLevel

@@ -54,10 +54,12 @@ class OutcomeTables:
     ``use[c, t]``: toggling object ``t`` while carrying object ``c`` (row ``n`` = carrying nothing).
     ``walkable[t]``: the agent may step onto object ``t`` (``touch`` still applies when it does).
     ``wrong_key``: toggling a locked door while carrying an object that does not open it.
+    ``done``: what the ``done`` action does (wherever the agent stands).
     """
 
     n: int
     wrong_key: int = NOTHING
+    done: int = NOTHING
     face: np.ndarray = field(init=False)
     touch: np.ndarray = field(init=False)
     pickup: np.ndarray = field(init=False)
@@ -270,6 +272,7 @@ class WorldBatch:
         self.use = np.zeros((b, n + 1, n + 1), np.int8)  # row n: carrying nothing
         self.walkable = np.zeros((b, n + 1), bool)
         self.wrong_key = np.zeros(b, np.int8)
+        self.done_outcome = np.zeros(b, np.int8)
         self.agent_at = np.zeros(b, np.int64)
         self.agent_dir = np.zeros(b, np.int64)
         self.carrying = np.full(b, -1, np.int64)
@@ -339,6 +342,7 @@ class WorldBatch:
         self.use[b, :n, :n] = tables.use[:n, :n]
         self.use[b, self.max_objects, :n] = tables.use[n, :n]
         self.wrong_key[b] = tables.wrong_key
+        self.done_outcome[b] = tables.done
         y, x = layout.agent_pos
         self.agent_at[b] = b * self._cells_per_world + (y + p) * wp + x + p
         self.agent_dir[b] = layout.agent_dir
@@ -422,6 +426,9 @@ class WorldBatch:
             misused = (cell == DOOR_LOCKED) & (held >= 0) & ~key_fits
             if misused.any():
                 outcome[m[misused]] = self.wrong_key[m[misused]]
+
+        if (m := groups.get(DONE)) is not None:
+            outcome[m] = self.done_outcome[m]
 
         if (m := groups.get(LEFT)) is not None:
             d[m] = (d[m] - 1) % 4
