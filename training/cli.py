@@ -134,7 +134,10 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
-    from fusiongym.training.leaderboard import Submission, SubmissionError
+    from dataclasses import asdict
+
+    from fusiongym.training.evaluation import DEFAULT_EPISODES
+    from fusiongym.training.leaderboard import Submission, SubmissionError, is_ranked
     from fusiongym.training.runs import submission_from_run
 
     if args.json_file:
@@ -144,13 +147,18 @@ def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
             raise SubmissionError(f"{args.json_file} is not a readable JSON submission ({err})") from None
         submission = Submission.from_dict(data, where=args.json_file)
     elif args.run:
-        submission = submission_from_run(Path(args.run), split=args.split, name=args.name)
+        submission = submission_from_run(Path(args.run), split=args.split, name=args.name, ablate=args.ablate,
+                                         episodes=args.episodes)
     else:
         raise CommandError("leaderboard submit needs a RUN folder or --json FILE")
     board = _leaderboard(args)
     number = board.submit(submission)
-    print(f"submitted {submission.agent!r} on {submission.env_id} ({submission.split} split) as #{number} to "
+    zeroed = f", {submission.ablated} zeroed" if submission.ablated else ""
+    print(f"submitted {submission.agent!r} on {submission.env_id} ({submission.split} split{zeroed}) as #{number} to "
           f"{board.path}")
+    if not is_ranked(asdict(submission)):
+        print(f"note: shown but not ranked (nor in the IQM): only evaluations of the protocol's {DEFAULT_EPISODES} "
+              f"episodes with nothing zeroed are; this one has {submission.episodes} episodes{zeroed}")
     return 0
 
 
@@ -165,11 +173,20 @@ def cmd_leaderboard_show(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard_export(args: argparse.Namespace) -> int:
-    from fusiongym.training.leaderboard import export
+    from fusiongym.training.leaderboard import default_export_dir, export
 
     board = _leaderboard(args)
-    for path in export(board.submissions(split=args.split), Path(args.out)):
+    for path in export(board.submissions(split=args.split), Path(args.out) if args.out else default_export_dir()):
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_leaderboard_recover(args: argparse.Namespace) -> int:
+    from fusiongym.training.leaderboard import default_db_path, recover
+
+    report = recover(Path(args.db) if args.db else default_db_path(), Path(args.out))
+    print(f"recovered {report.source} into {report.out}: saved {report.saved} rows, lost {report.lost} rows "
+          f"({report.source} was left as it was)")
     return 0
 
 
@@ -306,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip the run did not write")
     record.set_defaults(handler=cmd_record)
 
-    board = commands.add_parser("leaderboard", help="submit to, show or export the leaderboard database",
+    board = commands.add_parser("leaderboard", help="submit to, show, export or recover the leaderboard database",
                                 description="The leaderboard: an SQLite database of evaluated agents.")
     board_commands = board.add_subparsers(dest="leaderboard_command", required=True, metavar="ACTION")
     submit = board_commands.add_parser("submit", help="submit an evaluated run (or a JSON submission)",
@@ -317,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--split", choices=["train", "test"], default="test", help="which evaluation of the run "
                         "to submit (default test)")
     submit.add_argument("--name", help="agent name (default: the run folder's name)")
+    submit.add_argument("--ablate", nargs="+", default=[], choices=["facts", "mission", "image"],
+                        help="submit the run's evaluation with these keys zeroed (eval-<split>-no-<key>.json, from "
+                             "`fusiongym eval RUN --ablate KEY`): a separate, unranked row, e.g. 'RUN (no facts)'")
+    submit.add_argument("--episodes", type=int, help="submit the run's evaluation of this many episodes (default: "
+                        "the protocol's 100, or the run's only evaluation); others are shown but not ranked")
     _add_db(submit)
     submit.set_defaults(handler=cmd_leaderboard_submit)
     show = board_commands.add_parser("show", help="print the leaderboard", description="Print the leaderboard.")
@@ -327,10 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
     export = board_commands.add_parser("export", help="write leaderboard.md, .csv and .html",
                                        description="Write leaderboard.md, leaderboard.csv and leaderboard.html "
                                                    "(sortable table and bar chart).")
-    export.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard/)")
+    export.add_argument("--out", default=None, help="output folder (default: $FUSIONGYM_HOME/export, "
+                        "FUSIONGYM_HOME defaulting to ~/.fusiongym)")
     export.add_argument("--split", choices=["train", "test"], help="only this split")
     _add_db(export)
     export.set_defaults(handler=cmd_leaderboard_export)
+    recover = board_commands.add_parser(
+        "recover", help="copy what a damaged database still holds into a new one",
+        description="Copy every submission that can still be read from a damaged leaderboard database (--db) into "
+                    "a new database (--out), and report how many rows were saved and lost. The damaged file is "
+                    "never modified.")
+    recover.add_argument("--out", required=True, help="the new database to write (must not exist)")
+    _add_db(recover)
+    recover.set_defaults(handler=cmd_leaderboard_recover)
 
     demo = commands.add_parser(
         "demo", help="the main job: train, evaluate, record, submit and show the leaderboard (minutes on 2 cores)",

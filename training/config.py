@@ -32,13 +32,16 @@ from typing import Any
 
 import yaml
 
-#: Algorithms ``fusiongym train`` runs; the SB3 ones are built by ``fusiongym.agents.make_agent``.
-ALGOS = ("ppo", "dqn", "recurrent_ppo", "qlearning")
+#: Algorithms ``fusiongym train`` runs; the SB3 ones are built by ``fusiongym.agents.make_agent``; ``bc`` and
+#: ``dagger`` imitate the level's reading oracle into the same SB3 policies (``fusiongym.agents.imitation``).
+ALGOS = ("ppo", "dqn", "recurrent_ppo", "qlearning", "bc", "dagger")
 SB3_ALGOS = ("ppo", "dqn", "recurrent_ppo")
+IMITATION_ALGOS = ("bc", "dagger")
 #: Policies per algorithm (``tabular`` is Q-learning's table keyed by a digest of the observation).
 SB3_POLICIES = ("fusion", "cnn", "sb3_default")
 #: Keys every config entry may hold besides the algorithm's own keyword arguments.
-RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs", "train_env_kwargs")
+RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs", "train_env_kwargs", "eval_every",
+            "eval_episodes")
 #: Q-learning's keyword arguments (``fusiongym.agents.QLearningAgent``).
 QLEARNING_KEYS = ("alpha", "gamma", "epsilon")
 #: SB3 constructor arguments that ``fusiongym train`` sets itself.
@@ -60,6 +63,12 @@ def algo_keys(algo: str) -> tuple[str, ...]:
     """The hyperparameter names an algorithm accepts (its constructor's keyword arguments)."""
     if algo == "qlearning":
         return QLEARNING_KEYS
+    if algo in IMITATION_ALGOS:
+        from fusiongym.agents.imitation import Imitation
+
+        parameters = inspect.signature(Imitation.__init__).parameters
+        return tuple(name for name in parameters if name not in {"self", "model", "env", "expert", "seed"} and not (
+            algo == "bc" and name in ("mix", "mix_warmup")))  # behaviour cloning: the expert always acts
     from fusiongym.agents.factory import algorithm_class
 
     parameters = inspect.signature(algorithm_class(algo).__init__).parameters
@@ -84,7 +93,8 @@ def load_hyperparams_file(path: Path) -> dict[str, dict[str, Any]]:
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path} is not valid YAML{line} ({getattr(err, 'problem', err)}): fix the syntax") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path} is empty: write a `default:` entry (see training/configs/ppo.yml), or leave out "
+                          "--hyperparams to use the shipped file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must map env ids (or 'default') to hyperparameter mappings, got a "
                           f"{type(data).__name__}: write `default:` / `fusiongym/GoTo-v0:` entries")
@@ -176,6 +186,18 @@ def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, wh
         if key in ("learning_rate", "gamma", "alpha", "epsilon", "ent_coef", "clip_range") and not isinstance(
                 value, (int, float)):
             raise ConfigError(f"{key} must be a number in {where}, got {value!r}")
+    for key in ("eval_every", "eval_episodes"):
+        value = hyperparams.get(key, 0 if key == "eval_every" else 100)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "eval_every" else 1):
+            raise ConfigError(f"{key} must be a {'non-negative' if key == 'eval_every' else 'positive'} int in "
+                              f"{where}, got {value!r}")
+    if algo in IMITATION_ALGOS:
+        from fusiongym.agents.imitation import check_imitation_kwargs
+
+        try:
+            check_imitation_kwargs(**{k: v for k, v in hyperparams.items() if k in algo_keys(algo)})
+        except ValueError as err:
+            raise ConfigError(f"{err} in {where}") from None
 
 
 def resolve_hyperparams(algo: str, policy: str, env_id: str, overrides: list[str] | None = None,
@@ -187,6 +209,8 @@ def resolve_hyperparams(algo: str, policy: str, env_id: str, overrides: list[str
     if unknown_envs:
         raise ConfigError(f"{path}: entries {unknown_envs} are neither 'default' nor an env id "
                           "(fusiongym/Name-vN): rename them")
+    if policy != "fusion":  # a file's fusion settings are for its fusion policy; other policies leave them out
+        data = {entry: {k: v for k, v in values.items() if k != "fusion"} for entry, values in data.items()}
     for entry in ("default", env_id):
         if entry in data:
             validate_hyperparams(data[entry], algo, policy, f"{path} [{entry}]")
@@ -215,6 +239,9 @@ class RunConfig:
     hyperparams_file: str = ""
     wandb: bool = False
     suite_version: str = ""
+    eval_every: int = 0  # steps between test-split evaluations during training (0: none)
+    eval_episodes: int = 100  # episodes of each of those evaluations (the protocol's fixed test seeds)
+    init_from: str = ""  # a run folder whose trained agent's weights start this run (PPO fine-tuning)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the fix if this run cannot be started."""
@@ -230,10 +257,16 @@ class RunConfig:
         if self.policy not in allowed:
             raise ConfigError(f"--policy {self.policy!r} does not fit --algo {self.algo}: choose one of "
                               f"{', '.join(allowed)}")
-        for name in ("total_timesteps", "n_envs", "checkpoint_every"):
+        for name in ("total_timesteps", "n_envs", "checkpoint_every", "eval_episodes"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise ConfigError(f"eval_every must be a non-negative int (0: no evaluation during training), got "
+                              f"{self.eval_every!r}")
+        if self.init_from and self.algo not in ("ppo", "recurrent_ppo", *IMITATION_ALGOS):
+            raise ConfigError(f"--init-from starts on-policy or imitation training from a run's weights; --algo "
+                              f"{self.algo} cannot use it: choose ppo (or bc / dagger)")
 
     @property
     def training_env_kwargs(self) -> dict[str, Any]:
@@ -263,7 +296,8 @@ class RunConfig:
 
 def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timesteps: int | None = None,
                      overrides: list[str] | None = None, hyperparams_file: Path | None = None,
-                     checkpoint_every: int | None = None, wandb: bool = False) -> RunConfig:
+                     checkpoint_every: int | None = None, wandb: bool = False, eval_every: int | None = None,
+                     init_from: str | Path | None = None) -> RunConfig:
     """Resolve the YAML hyperparameters and command-line settings into a validated :class:`RunConfig`."""
     import fusiongym
 
@@ -276,11 +310,17 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
     n_envs = hyperparams.pop("n_envs", 1 if algo == "qlearning" else 16)
     config = RunConfig(
         env_id=env_id, algo=algo, policy=policy, seed=seed, total_timesteps=total, n_envs=n_envs,
-        checkpoint_every=checkpoint_every or max(total // 10, 1),
+        checkpoint_every=checkpoint_every if checkpoint_every is not None else max(total // 10, 1),
         fusion=hyperparams.pop("fusion", {}) or {}, policy_kwargs=hyperparams.pop("policy_kwargs", {}) or {},
         env_kwargs=hyperparams.pop("env_kwargs", {}) or {},
-        train_env_kwargs=hyperparams.pop("train_env_kwargs", {}) or {}, hyperparams=hyperparams,
+        train_env_kwargs=hyperparams.pop("train_env_kwargs", {}) or {},
+        eval_every=eval_every if eval_every is not None else hyperparams.pop("eval_every", 0),
+        eval_episodes=hyperparams.pop("eval_episodes", 100), init_from=str(init_from or ""),
+        hyperparams={k: v for k, v in hyperparams.items() if k not in ("eval_every", "eval_episodes")},
         hyperparams_file=str(path), wandb=wandb, suite_version=fusiongym.__version__,
     )
     config.validate()
+    if config.init_from and not (Path(config.init_from) / "agent" / "config.json").is_file():
+        raise ConfigError(f"--init-from {config.init_from}: no trained agent there (agent/config.json is missing): "
+                          "pass a finished run folder made by `fusiongym train`")
     return config

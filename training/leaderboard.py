@@ -3,7 +3,12 @@
 The default database is ``$FUSIONGYM_HOME/leaderboard.sqlite`` (``FUSIONGYM_HOME`` defaults to ``~/.fusiongym``).
 Every submission is validated before it is written and is written in one transaction (WAL journal, busy timeout),
 so concurrent submitters never lose each other's rows, and a malformed or duplicate submission leaves the database
-as it was. A submission is unique per (agent, env id, split, suite version).
+as it was. A submission is unique per (agent, env id, split, suite version, ablated keys, episodes).
+
+Only rows of the protocol's evaluation (``DEFAULT_EPISODES`` episodes, no observation key zeroed) are ranked and
+count in an agent's IQM; ablations (``reader (no facts)``) and evaluations of other sizes are shown, marked.
+A file that is not a fusiongym leaderboard is never written to, and a damaged one is only read, by
+:func:`recover`, which copies what it can still read into a new database.
 """
 
 from __future__ import annotations
@@ -16,18 +21,24 @@ import math
 import os
 import random
 import re
+import shutil
 import sqlite3
+import struct
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from fusiongym.training.evaluation import Estimate, iqm_across_levels
+from fusiongym.training.evaluation import DEFAULT_EPISODES, Estimate, iqm_across_levels
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the ablated column, and ablated and episodes in the unique key
 BUSY_TIMEOUT_S = 60.0
 _ENV_VERSION = re.compile(r"^fusiongym/[\w.-]+-v(\d+)$")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+#: What makes two submissions the same one.
+_UNIQUE_KEY = ("agent", "env_id", "split", "suite_version", "ablated", "episodes")
 
 
 class SubmissionError(ValueError):
@@ -35,13 +46,46 @@ class SubmissionError(ValueError):
 
 
 class DuplicateSubmissionError(SubmissionError):
-    """The same agent name already has a result on this env, split and suite version."""
+    """The same agent name already has a result on this env, split and suite version (same ablation and size)."""
+
+
+class LeaderboardFileError(SubmissionError):
+    """The database file cannot be used as it is; it was left untouched and the message says what to do."""
+
+
+class NotALeaderboardError(LeaderboardFileError):
+    """The file exists but is not a fusiongym leaderboard (another program's database, a text file, ...)."""
+
+
+class DamagedLeaderboardError(LeaderboardFileError):
+    """The leaderboard database is corrupt; :func:`recover` copies what it can still read into a new one."""
+
+
+def fusiongym_home() -> Path:
+    """The user's data folder: ``$FUSIONGYM_HOME``, defaulting to ``~/.fusiongym``."""
+    return Path(os.environ.get("FUSIONGYM_HOME", Path.home() / ".fusiongym")).expanduser()
 
 
 def default_db_path() -> Path:
     """``$FUSIONGYM_HOME/leaderboard.sqlite`` (``FUSIONGYM_HOME`` defaults to ``~/.fusiongym``)."""
-    home = Path(os.environ.get("FUSIONGYM_HOME", Path.home() / ".fusiongym")).expanduser()
-    return home / "leaderboard.sqlite"
+    return fusiongym_home() / "leaderboard.sqlite"
+
+
+def default_export_dir() -> Path:
+    """``$FUSIONGYM_HOME/export``: where ``fusiongym leaderboard export`` writes without ``--out`` (never the
+    current folder, which may be a checkout holding the committed ``leaderboard/``)."""
+    return fusiongym_home() / "export"
+
+
+def is_ranked(row: dict[str, Any]) -> bool:
+    """Whether a stored row counts in rankings and IQM: the protocol's episodes with no observation key zeroed."""
+    return not row.get("ablated") and row["episodes"] == DEFAULT_EPISODES
+
+
+def display_name(row: dict[str, Any]) -> str:
+    """The agent's name and what its evaluation zeroed, e.g. ``reader (no facts)``."""
+    keys = [key for key in (row.get("ablated") or "").split(",") if key]
+    return row["agent"] + (f" (no {', no '.join(keys)})" if keys else "")
 
 
 @dataclass
@@ -65,6 +109,7 @@ class Submission:
     length_low: float
     length_high: float
     suite_version: str
+    ablated: str = ""  # observation keys zeroed in the evaluation, comma-joined and sorted ("" for none)
     seeds_version: int = 1
     env_version: int = 0
     policy_config: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +152,14 @@ class Submission:
         self.env_version = int(match.group(1))
         if self.split not in ("train", "test"):
             raise SubmissionError(f"{where}: split must be 'train' or 'test', got {self.split!r}")
+        keys = self.ablated.split(",") if isinstance(self.ablated, str) else self.ablated
+        if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
+            raise SubmissionError(f"{where}: ablated must name the zeroed observation keys (e.g. 'facts' or "
+                                  f"['facts', 'mission']), got {self.ablated!r}")
+        keys = sorted({k.strip() for k in keys if k.strip()})
+        if not all(re.fullmatch(r"[a-z_]+", k) for k in keys):
+            raise SubmissionError(f"{where}: ablated must name observation keys such as 'facts', got {self.ablated!r}")
+        self.ablated = ",".join(keys)
         if not isinstance(self.episodes, int) or isinstance(self.episodes, bool) or self.episodes < 1:
             raise SubmissionError(f"{where}: episodes must be a positive int, got {self.episodes!r}")
         if not isinstance(self.seeds, list) or len(self.seeds) != self.episodes or not all(
@@ -143,6 +196,12 @@ _COLUMNS = [f.name for f in fields(Submission)]
 _JSON_COLUMNS = ("seeds", "policy_config", "episode_success", "episode_return")
 
 
+def _table_sql(name: str) -> str:
+    columns = ", ".join(f"{column} {_sql_type(column)}" for column in _COLUMNS)
+    return (f"CREATE TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY AUTOINCREMENT, {columns}, "
+            f"UNIQUE ({', '.join(_UNIQUE_KEY)}))")
+
+
 class Leaderboard:
     """The submissions database (SQLite; safe for concurrent writers)."""
 
@@ -164,28 +223,66 @@ class Leaderboard:
         attempt = 0
         while True:
             try:
+                self._check_file()  # read-only: nothing is written to a file that is not ours or is damaged
                 self._create_schema()
                 return
             except sqlite3.DatabaseError as err:
                 if not (_is_lock_clash(err) and time.monotonic() <= deadline):
-                    raise SubmissionError(f"{self.path} is not a usable leaderboard database ({err}): pass another "
-                                          "--db or move the file away") from None
+                    raise self._error(err) from None
             attempt += 1
             time.sleep(min(0.01 * 2 ** attempt, 0.5) * (0.5 + random.random()))
+
+    def _check_file(self) -> None:
+        """Refuse, before anything is written, a file that is not a fusiongym leaderboard or is damaged."""
+        try:
+            if self.path.stat().st_size == 0:
+                return  # a new (or empty) file: ours to set up
+            with open(self.path, "rb") as handle:
+                header = handle.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise LeaderboardFileError(f"cannot read {self.path} ({err}): pass --db another path") from None
+        if header != _SQLITE_HEADER:
+            raise NotALeaderboardError(
+                f"{self.path} is not a usable leaderboard database: it is not an SQLite file, so not a fusiongym "
+                "leaderboard; it was left as it was: pass --db another path (a new file is created there)")
+        connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                return  # an empty SQLite database
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(submissions)")}
+            if not {"meta", "submissions"} <= tables or not set(_COLUMNS) - {"ablated"} <= columns:
+                raise NotALeaderboardError(
+                    f"{self.path} is an SQLite database but not a fusiongym leaderboard (its tables: "
+                    f"{', '.join(sorted(tables))}); it was left as it was: pass --db another path")
+            version = _schema_version(connection)
+            if version > SCHEMA_VERSION:
+                raise LeaderboardFileError(
+                    f"{self.path} was written by a newer fusiongym (leaderboard schema {version}; this one reads up "
+                    f"to {SCHEMA_VERSION}): upgrade fusiongym (pip install -U fusiongym)")
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(" ".join(p.split()) for p in problems[:3]))
+        finally:
+            connection.close()
 
     def _create_schema(self) -> None:
         connection = self._connect()
         try:
             if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 connection.execute("PRAGMA journal_mode = WAL")
-            columns = ", ".join(f"{name} {_sql_type(name)}" for name in _COLUMNS)
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.execute(f"CREATE TABLE IF NOT EXISTS submissions (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                                   f"{columns}, UNIQUE (agent, env_id, split, suite_version))")
-                connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                   (str(SCHEMA_VERSION),))
+                tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "submissions" not in tables:
+                    connection.execute(_table_sql("submissions"))
+                    connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+                    connection.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                                       (str(SCHEMA_VERSION),))
+                elif _schema_version(connection) < 2:
+                    _migrate_to_v2(connection)
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
@@ -194,23 +291,51 @@ class Leaderboard:
         finally:
             connection.close()
 
+    def _error(self, err: sqlite3.DatabaseError) -> SubmissionError:
+        """The error to show for an SQLite error: the database is busy, or damaged (and how to recover)."""
+        if _is_lock_clash(err):
+            return SubmissionError(f"{self.path} stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s ({err}): "
+                                   "try again when it is done")
+        return DamagedLeaderboardError(
+            f"{self.path} is damaged ({err}); it was left as it was. Copy every row that can still be read into a "
+            f"new database with `fusiongym leaderboard recover --db {self.path} --out NEW.sqlite`, then use "
+            "--db NEW.sqlite")
+
     def submit(self, submission: Submission) -> int:
         """Validate and insert one submission in a transaction; returns its id."""
         submission.validate()
-        row = submission.to_row()
+        try:
+            return self._insert([(None, submission)])[0]
+        except sqlite3.IntegrityError:
+            what = f" with {submission.ablated} zeroed" if submission.ablated else ""
+            if submission.episodes != DEFAULT_EPISODES:
+                what += f" over {submission.episodes} episodes"
+            raise DuplicateSubmissionError(
+                f"{submission.agent!r} already has a {submission.split}-split result{what} on {submission.env_id} "
+                f"for fusiongym {submission.suite_version}: submit under another name (--name)") from None
+        except sqlite3.DatabaseError as err:
+            raise self._error(err) from None
+
+    def _insert(self, items: list[tuple[int | None, Submission]]) -> list[int]:
+        """Insert submissions (each with its id, or None for the next one) in one transaction; their ids."""
+        names = ["id", *_COLUMNS]
         connection = self._connect()
         try:
             connection.execute("BEGIN IMMEDIATE")
-            cursor = connection.execute(
-                f"INSERT INTO submissions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})",
-                [row[c] for c in _COLUMNS])
-            connection.execute("COMMIT")
-            return int(cursor.lastrowid)
-        except sqlite3.IntegrityError:
-            connection.execute("ROLLBACK")
-            raise DuplicateSubmissionError(
-                f"{submission.agent!r} already has a {submission.split}-split result on {submission.env_id} for "
-                f"fusiongym {submission.suite_version}: submit under another name (--name)") from None
+            try:
+                ids = []
+                for number, submission in items:
+                    row = {**submission.to_row(), "id": number}
+                    cursor = connection.execute(
+                        f"INSERT INTO submissions ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                        [row[c] for c in names])
+                    ids.append(int(cursor.lastrowid))
+                connection.execute("COMMIT")
+                return ids
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
         finally:
             connection.close()
 
@@ -231,6 +356,8 @@ class Leaderboard:
         connection.row_factory = sqlite3.Row
         try:
             rows = [dict(r) for r in connection.execute(query, params)]
+        except sqlite3.DatabaseError as err:
+            raise self._error(err) from None
         finally:
             connection.close()
         for row in rows:
@@ -239,14 +366,144 @@ class Leaderboard:
         return rows
 
 
+def _schema_version(connection: sqlite3.Connection) -> int:
+    row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        raise sqlite3.DatabaseError(f"meta.schema_version is {row and row[0]!r}, not a number") from None
+
+
+def _migrate_to_v2(connection: sqlite3.Connection) -> None:
+    """Schema 1 → 2, inside the caller's transaction: add ``ablated`` ('' for every stored row) and widen the
+    unique key to (..., ablated, episodes). SQLite cannot alter a table's UNIQUE constraint, so the table is
+    rebuilt (create, copy every row with its id, drop, ALTER TABLE ... RENAME), SQLite's documented procedure."""
+    old = [column for column in _COLUMNS if column != "ablated"]
+    connection.execute(_table_sql("submissions_v2"))
+    names = ", ".join(old)
+    connection.execute(f"INSERT INTO submissions_v2 (id, {names}) SELECT id, {names} FROM submissions")
+    connection.execute("DROP TABLE submissions")
+    connection.execute("ALTER TABLE submissions_v2 RENAME TO submissions")
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+
 def _is_lock_clash(err: sqlite3.DatabaseError) -> bool:
     return isinstance(err, sqlite3.OperationalError) and ("locked" in str(err) or "busy" in str(err))
 
 
 def _sql_type(name: str) -> str:
     kind = {f.name: f.type for f in fields(Submission)}[name]
+    if name == "ablated":  # in the unique key, where NULLs would never clash: '' for none
+        return "TEXT NOT NULL DEFAULT ''"
     return {"int": "INTEGER", "float": "REAL"}.get(str(kind), "TEXT") + (
         " NOT NULL" if name in ("agent", "env_id", "split", "suite_version") else "")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Recovery
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover` saved into the new database and what it could not read."""
+
+    source: Path
+    out: Path
+    saved: int
+    lost: int
+
+
+def recover(source: str | Path, out: str | Path) -> RecoveryReport:
+    """Copy every submission that can still be read from a damaged leaderboard ``source`` into a new database ``out``.
+
+    ``source`` is never modified: it is read from copies in a temporary folder, as it is (with its WAL) and with
+    its header's page count cut to the pages the file still holds (what lets SQLite read a truncated file). Each
+    row is looked up by id and validated; ``lost`` counts the rows the database held (its own count, where it can
+    still give it) that could not be read or were invalid.
+    """
+    source, out = Path(source), Path(out)
+    if not source.is_file():
+        raise LeaderboardFileError(f"{source} does not exist: pass the damaged database as --db")
+    if out.exists():
+        raise LeaderboardFileError(f"{out} exists: recover into a new file (--out NEW.sqlite); nothing was written")
+    with tempfile.TemporaryDirectory(prefix="fusiongym-recover-") as folder:
+        connections = [sqlite3.connect(path) for path in _readable_copies(source, Path(folder))]
+        try:
+            rows, held = _salvage(connections)
+        finally:
+            for connection in connections:
+                connection.close()
+    if held == 0 and not rows:
+        raise DamagedLeaderboardError(f"no leaderboard row can be read from {source}: nothing to recover (the file "
+                                      "was left as it was)")
+    Leaderboard(out)._insert(rows)
+    return RecoveryReport(source, out, saved=len(rows), lost=max(held - len(rows), 0))
+
+
+def _readable_copies(source: Path, folder: Path) -> list[Path]:
+    """Copies of ``source`` to read from: as it is (with its ``-wal``), and with its header's page count set to the
+    whole pages the file holds, in rollback-journal mode (a truncated file then reads up to where it ends)."""
+    plain = folder / "as-is.sqlite"
+    shutil.copyfile(source, plain)
+    if Path(f"{source}-wal").is_file():
+        shutil.copyfile(f"{source}-wal", f"{plain}-wal")
+    data = bytearray(source.read_bytes())
+    if not data.startswith(_SQLITE_HEADER) or len(data) < 100:
+        return [plain]
+    page_size = struct.unpack(">H", data[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return [plain]
+    pages = len(data) // page_size
+    resized = folder / "resized.sqlite"
+    data = data[:pages * page_size]
+    data[28:32] = struct.pack(">I", pages)
+    data[18:20] = b"\x01\x01"
+    resized.write_bytes(bytes(data))
+    return [plain, resized]
+
+
+def _salvage(connections: list[sqlite3.Connection]) -> tuple[list[tuple[int, Submission]], int]:
+    """The valid rows the copies still give, by id, and how many rows the database held (its count, else the ids
+    that gave a row or an error)."""
+    def first(query: str) -> int:
+        values = []
+        for connection in connections:
+            try:
+                values.append(int(connection.execute(query).fetchone()[0] or 0))
+            except (sqlite3.DatabaseError, TypeError, ValueError):
+                pass
+        return max(values, default=0)
+
+    last_id = max(first("SELECT seq FROM sqlite_sequence WHERE name = 'submissions'"),
+                  first("SELECT max(id) FROM submissions"))
+    count = first("SELECT count(*) FROM submissions")
+    for connection in connections:
+        connection.row_factory = sqlite3.Row
+    rows: list[tuple[int, Submission]] = []
+    present = 0
+    for number in range(1, last_id + 1):
+        found = False
+        for connection in connections:
+            try:
+                row = connection.execute("SELECT * FROM submissions WHERE id = ?", (number,)).fetchone()
+            except sqlite3.DatabaseError:
+                found = True  # held, unreadable here
+                continue
+            if row is None:
+                continue
+            found = True
+            try:
+                data = dict(row)
+                for name in _JSON_COLUMNS:
+                    data[name] = json.loads(data[name]) if data[name] else []
+                rows.append((number, Submission.from_dict(data, where=f"row {number}")))
+                break
+            except (SubmissionError, ValueError, TypeError):
+                continue
+        present += found
+    return rows, max(count, present)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -259,10 +516,14 @@ def _ci(value: float, low: float, high: float, digits: int = 2) -> str:
 
 
 def agent_iqm(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per agent: IQM of success rate across the levels it was evaluated on, with a stratified bootstrap CI."""
+    """Per agent: IQM of success rate across the levels it was evaluated on, with a stratified bootstrap CI.
+
+    Only ranked rows count (:func:`is_ranked`): an ablation or an evaluation of another size is not the agent's score.
+    """
     by_agent: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        by_agent.setdefault(row["agent"], []).append(row)
+        if is_ranked(row):
+            by_agent.setdefault(row["agent"], []).append(row)
     summary = []
     for agent, items in by_agent.items():
         samples = [r["episode_success"] or [r["success_rate"]] * r["episodes"] for r in items]
@@ -276,11 +537,21 @@ TABLE_COLUMNS = ("agent", "algo", "policy", "success rate [95% CI]", "return [95
                  "train steps", "params", "date")
 
 
+UNRANKED_NOTE = ("Not ranked, and left out of the IQM: rows marked '(no <key>)', evaluated with that observation "
+                 f"key zeroed, and rows marked '(unranked)', of other than the protocol's {DEFAULT_EPISODES} "
+                 "episodes.")
+
+
 def _table_cells(row: dict[str, Any]) -> list[str]:
-    return [row["agent"], row["algo"], row["policy"],
+    episodes = str(row["episodes"]) + ("" if row["episodes"] == DEFAULT_EPISODES else " (unranked)")
+    return [display_name(row), row["algo"], row["policy"],
             _ci(row["success_rate"], row["success_low"], row["success_high"]),
             _ci(row["mean_return"], row["return_low"], row["return_high"]), f"{row['mean_length']:.1f}",
-            str(row["episodes"]), f"{row['training_steps']:,}", f"{row['parameters']:,}", row["date"][:10]]
+            episodes, f"{row['training_steps']:,}", f"{row['parameters']:,}", row["date"][:10]]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).splitlines())
 
 
 def render_text(rows: list[dict[str, Any]], highlight: str | None = None) -> str:
@@ -288,27 +559,39 @@ def render_text(rows: list[dict[str, Any]], highlight: str | None = None) -> str
     out: list[str] = []
     for (env_id, split), items in _group(rows).items():
         out.append(f"{env_id} ({split} split)")
-        table = [list(TABLE_COLUMNS)] + [_table_cells(r) for r in items]
+        table = [list(TABLE_COLUMNS)] + [[_one_line(c) for c in _table_cells(r)] for r in items]
         widths = [max(len(line[i]) for line in table) for i in range(len(TABLE_COLUMNS))]
         for n, line in enumerate(table):
             mark = "→ " if n and highlight and items[n - 1]["agent"] == highlight else "  "
             out.append(mark + "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
         out.append("")
     if rows:
+        if not all(is_ranked(r) for r in rows):
+            out += [UNRANKED_NOTE, ""]
         out.append("IQM of success rate across levels (test split; stratified bootstrap 95% CI)")
         summary = agent_iqm([r for r in rows if r["split"] == "test"])
-        width = max((len(s["agent"]) for s in summary), default=0)
+        width = max((len(_one_line(s["agent"])) for s in summary), default=0)
         for s in summary:
-            out.append(f"  {s['agent']:<{width}}  {_ci(s['iqm_success'], s['iqm_low'], s['iqm_high'])}  "
+            out.append(f"  {_one_line(s['agent']):<{width}}  {_ci(s['iqm_success'], s['iqm_low'], s['iqm_high'])}  "
                        f"({s['levels']} level{'s' if s['levels'] != 1 else ''})")
+        if not summary:
+            out.append(f"  (no ranked row yet: ranking needs the protocol's {DEFAULT_EPISODES} episodes, nothing "
+                       "zeroed)")
     return "\n".join(out) if out else "(the leaderboard is empty)"
 
 
 def _group(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Rows by (env id, split), ranked rows first, each part in the order given."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["env_id"], row["split"]), []).append(row)
-    return groups
+    return {key: sorted(items, key=lambda r: not is_ranked(r)) for key, items in groups.items()}
+
+
+def _markdown_cell(text: Any) -> str:
+    """A Markdown table cell that cannot end the row or the cell, nor carry HTML: one line, HTML-escaped, with
+    backslashes and pipes escaped."""
+    return html.escape(_one_line(text)).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def render_markdown(rows: list[dict[str, Any]], title: str = "fusiongym leaderboard") -> str:
@@ -317,14 +600,16 @@ def render_markdown(rows: list[dict[str, Any]], title: str = "fusiongym leaderbo
     for (env_id, split), items in _group(rows).items():
         out += [f"## {env_id} ({split} split)", "", "| " + " | ".join(TABLE_COLUMNS) + " |",
                 "|" + "---|" * len(TABLE_COLUMNS)]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in _table_cells(r)) + " |" for r in items]
+        out += ["| " + " | ".join(_markdown_cell(c) for c in _table_cells(r)) + " |" for r in items]
         out.append("")
+    if not all(is_ranked(r) for r in rows):
+        out += [UNRANKED_NOTE, ""]
     test_rows = [r for r in rows if r["split"] == "test"]
     if test_rows:
         out += ["## IQM of success rate across levels (test split)", "",
                 "| agent | levels | IQM success [95% CI] |", "|---|---|---|"]
-        out += [f"| {s['agent']} | {s['levels']} | {_ci(s['iqm_success'], s['iqm_low'], s['iqm_high'])} |"
-                for s in agent_iqm(test_rows)]
+        out += [f"| {_markdown_cell(s['agent'])} | {s['levels']} | "
+                f"{_ci(s['iqm_success'], s['iqm_low'], s['iqm_high'])} |" for s in agent_iqm(test_rows)]
         out.append("")
     return "\n".join(out)
 
@@ -332,24 +617,37 @@ def render_markdown(rows: list[dict[str, Any]], title: str = "fusiongym leaderbo
 CSV_COLUMNS = ["id", *[c for c in _COLUMNS if c not in ("episode_success", "episode_return")]]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A text that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first), prefixed with
+    ``'`` so that it is shown as text (OWASP's CSV-injection advice); numbers are left as they are."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def render_csv(rows: list[dict[str, Any]]) -> str:
-    """Every stored field (per-episode series left out) as CSV, one submission a line."""
+    """Every stored field (per-episode series left out) as CSV, one submission a line; texts that a spreadsheet
+    would take for a formula are neutralised (see :func:`_csv_cell`)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "seeds": json.dumps(row["seeds"]), "policy_config": json.dumps(row["policy_config"])})
+        data = {**row, "seeds": json.dumps(row["seeds"]), "policy_config": json.dumps(row["policy_config"])}
+        writer.writerow({key: _csv_cell(value) for key, value in data.items()})
     return buffer.getvalue()
 
 
 def success_chart_svg(rows: list[dict[str, Any]]) -> str:
-    """A grouped bar chart (success rate per level, one bar per agent, 95% CI whiskers) as inline SVG."""
+    """A grouped bar chart (success rate per level, one bar per agent, 95% CI whiskers) as inline SVG; ranked
+    rows only."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    rows = [r for r in rows if is_ranked(r)]
     levels = sorted({r["env_id"] for r in rows})
     agents = sorted({r["agent"] for r in rows})
     figure, axis = plt.subplots(figsize=(max(6.0, 1.6 * len(levels) + 2), 3.8))
@@ -389,12 +687,15 @@ document.querySelectorAll('table.sortable th').forEach((th, column) => th.addEve
 def render_html(rows: list[dict[str, Any]], title: str = "fusiongym leaderboard") -> str:
     """A static page: a sortable table of every submission (click a header) and the success-rate bar chart."""
     header = ["env", "split", *TABLE_COLUMNS]
+    ordered = [r for items in _group(rows).values() for r in items]
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in
-                                      [r["env_id"], r["split"], *_table_cells(r)]) + "</tr>" for r in rows)
+                                      [r["env_id"], r["split"], *_table_cells(r)]) + "</tr>" for r in ordered)
+    note = f"<p>{html.escape(UNRANKED_NOTE)}</p>" if not all(is_ranked(r) for r in rows) else ""
     iqm_rows = "\n".join(f"<tr><td>{html.escape(s['agent'])}</td><td>{s['levels']}</td><td>"
                          f"{_ci(s['iqm_success'], s['iqm_low'], s['iqm_high'])}</td></tr>"
                          for s in agent_iqm([r for r in rows if r["split"] == "test"]))
-    chart = success_chart_svg([r for r in rows if r["split"] == "test"]) if rows else ""
+    ranked_test = [r for r in rows if r["split"] == "test" and is_ranked(r)]
+    chart = success_chart_svg(ranked_test) if ranked_test else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
@@ -406,6 +707,7 @@ Click a column header to sort.</p>
 <tbody>
 {body}
 </tbody></table>
+{note}
 <h2>IQM of success rate across levels (test split)</h2>
 <table class="sortable"><thead><tr><th>agent</th><th>levels</th><th>IQM success [95% CI]</th></tr></thead>
 <tbody>{iqm_rows}</tbody></table>

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fusiongym.training.evaluation import (
     QTablePolicy,
     RandomPolicy,
     SB3Policy,
+    eval_name,
     evaluate,
     write_eval,
 )
@@ -83,7 +85,8 @@ def load_run_policy(run_dir: Path, trust_pickle: bool = False, deterministic: bo
 def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPISODES, trust_pickle: bool = False,
                  progress: bool = True, deterministic: bool = False, ablate: Sequence[str] = ()) -> EvalResult:
     """Evaluate a run's agent with the protocol and write ``eval-<split>.json`` / ``episodes-<split>.jsonl``
-    (``ablate``: observation keys zeroed, written to ``eval-<split>-no-<key>.json``)."""
+    (``ablate``: observation keys zeroed, written to ``eval-<split>-no-<key>.json``; other than the protocol's
+    ``DEFAULT_EPISODES`` episodes: ``eval-<split>-<n>ep.json``)."""
     import torch
 
     torch.set_num_threads(1)
@@ -96,20 +99,37 @@ def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPI
     return result
 
 
-def read_eval(run_dir: Path, split: str) -> dict[str, Any]:
-    """A run's ``eval-<split>.json``."""
-    path = Path(run_dir) / f"eval-{split}.json"
+def read_eval(run_dir: Path, split: str, ablate: Sequence[str] = (), episodes: int | None = None) -> dict[str, Any]:
+    """A run's evaluation, ``eval-<split>[-no-<key>][-<n>ep].json`` (see :func:`eval_name`).
+
+    ``episodes=None`` reads the protocol's evaluation (``DEFAULT_EPISODES`` episodes) or, when the run has none, its
+    one evaluation of another size (several are an error that lists them).
+    """
+    run_dir = Path(run_dir)
+    stem = eval_name(split, ablate)
+    path = run_dir / f"eval-{eval_name(split, ablate, episodes or DEFAULT_EPISODES)}.json"
+    if episodes is None and not path.is_file():
+        sizes = sorted(int(m.group(1)) for p in run_dir.glob(f"eval-{stem}-*ep.json")
+                       if (m := re.fullmatch(rf"eval-{re.escape(stem)}-(\d+)ep\.json", p.name)))
+        if len(sizes) > 1:
+            raise RunFolderError(f"{run_dir} has no {DEFAULT_EPISODES}-episode evaluation ({path.name}) but several "
+                                 f"of other sizes ({', '.join(map(str, sizes))} episodes): choose one with --episodes "
+                                 f"N, or run `fusiongym eval {run_dir}` for the protocol's")
+        if sizes:
+            path = run_dir / f"eval-{stem}-{sizes[0]}ep.json"
     if not path.is_file():
-        raise RunFolderError(f"{run_dir} has no {split}-split evaluation: run `fusiongym eval {run_dir} --split "
-                             f"{split}` first")
+        command = f"fusiongym eval {run_dir} --split {split}" + "".join(f" --ablate {k}" for k in sorted(ablate))
+        command += f" --episodes {episodes}" if episodes else ""
+        raise RunFolderError(f"{run_dir} has no {path.name}: run `{command}` first")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise RunFolderError(f"{path} is corrupt ({err}): evaluate again") from None
 
 
-def read_episodes(run_dir: Path, split: str) -> list[dict[str, Any]]:
-    path = Path(run_dir) / f"episodes-{split}.jsonl"
+def read_episodes(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    """The per-episode records ``episodes-<name>.jsonl`` beside ``eval-<name>.json`` ([] if missing)."""
+    path = Path(run_dir) / f"episodes-{name}.jsonl"
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -119,7 +139,8 @@ def submission_from_eval(result: dict[str, Any], agent: str, algo: str, policy: 
                          policy_config: dict[str, Any] | None = None, parameters: int = 0, training_steps: int = 0,
                          wall_time_s: float = 0.0, run: str = "", notes: str = "",
                          episodes: list[dict[str, Any]] | None = None) -> Submission:
-    """A leaderboard submission from an evaluation (``EvalResult.to_dict()`` or a run's ``eval-<split>.json``)."""
+    """A leaderboard submission from an evaluation (``EvalResult.to_dict()`` or a run's ``eval-<split>.json``);
+    what the evaluation zeroed (``ablated``) goes with it."""
     import fusiongym
 
     policy_config = policy_config or {}
@@ -135,7 +156,8 @@ def submission_from_eval(result: dict[str, Any], agent: str, algo: str, policy: 
         "return_high": result["mean_return"]["high"],
         "mean_length": result["mean_length"]["value"], "length_low": result["mean_length"]["low"],
         "length_high": result["mean_length"]["high"],
-        "suite_version": fusiongym.__version__, "policy_config": policy_config, "backbone": backbone,
+        "suite_version": fusiongym.__version__, "ablated": ",".join(sorted(result.get("ablated") or [])),
+        "policy_config": policy_config, "backbone": backbone,
         "parameters": int(parameters), "training_steps": int(training_steps), "wall_time_s": float(wall_time_s),
         "run": run, "notes": notes,
         "episode_success": [float(e["success"]) for e in episodes],
@@ -143,8 +165,10 @@ def submission_from_eval(result: dict[str, Any], agent: str, algo: str, policy: 
     }, where=f"submission of {agent}")
 
 
-def submission_from_run(run_dir: Path, split: str = "test", name: str | None = None) -> Submission:
-    """The submission of a trained and evaluated run folder."""
+def submission_from_run(run_dir: Path, split: str = "test", name: str | None = None, ablate: Sequence[str] = (),
+                        episodes: int | None = None) -> Submission:
+    """The submission of a trained and evaluated run folder: its evaluation with the ``ablate`` keys zeroed
+    (``eval-<split>-no-<key>.json``) and of ``episodes`` episodes (see :func:`read_eval`)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     state = read_state(run_dir)
@@ -154,9 +178,10 @@ def submission_from_run(run_dir: Path, split: str = "test", name: str | None = N
         from fusiongym.fusion.config import FusionConfig
 
         policy_config["fusion"] = FusionConfig.from_dict(config.fusion).to_dict()
-    result = read_eval(run_dir, split)
+    result = read_eval(run_dir, split, ablate, episodes)
     return submission_from_eval(
         result, agent=name or run_dir.name, algo=config.algo, policy=config.policy,
         policy_config=policy_config, parameters=(state.get("parameters") or {}).get("total", 0),
         training_steps=state["num_timesteps"], wall_time_s=state.get("wall_time_s", 0.0), run=str(run_dir),
-        notes=f"{result.get('actions', 'sampled')} actions", episodes=read_episodes(run_dir, split))
+        notes=f"{result.get('actions', 'sampled')} actions",
+        episodes=read_episodes(run_dir, eval_name(split, result.get("ablated") or [], int(result["episodes"]))))

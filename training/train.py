@@ -3,12 +3,22 @@
 A run folder holds::
 
     config.yaml        the fully resolved RunConfig (hyperparameters after YAML defaults and --hp overrides)
-    state.json         progress: steps done, wall time, the checkpoint's file name, step count and sha256
-    checkpoint.zip     SB3's own save of the model and optimiser (for resuming; opened only when its sha256 is
-                       the one this run recorded in state.json)  — Q-learning: qtable.npz
+    state.json         progress: steps done, wall time, the checkpoint's file name, step count, sha256 and this
+                       machine's signature of it
+    checkpoint-N.zip   SB3's own save of the model and optimiser at step N (for resuming; it holds pickles, so it
+                       is opened only when this machine signed it, see below)  — Q-learning: qtable.npz;
+                       imitation (bc / dagger): checkpoint-N/ (safetensors + JSON, no pickle)
     agent/             the trained policy as policy.safetensors + config.json (fusiongym.agents.save_agent)
+    best_agent/        with eval_every: the agent of the best test-split evaluation during training
+    evaluations.jsonl  with eval_every: one line per test-split evaluation during training
     logs/segment-K/    SB3 logger output of the K-th (re)start: progress.csv and TensorBoard events
     learning_curve.png success rate and return against steps, from the CSVs
+
+A checkpoint is written under a new name, recorded in state.json (atomically), and only then are older ones
+removed, so a kill at any instant leaves a run that resumes from the newest recorded checkpoint. A pickled
+checkpoint is trusted only when state.json carries this machine's HMAC of its sha256, made with a secret key in
+``$FUSIONGYM_HOME/checkpoint.key``: a run folder that came from elsewhere carries no valid signature, whatever
+hashes its state.json holds, and is opened only with ``--trust-pickle``.
 
 :func:`train` reads top to bottom: resolve the folder, build the env, build (or load) the model, attach the
 logger and callbacks, learn, save.
@@ -17,8 +27,10 @@ logger and callbacks, learn, save.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from fusiongym.training.config import ConfigError, RunConfig
+from fusiongym.training.config import IMITATION_ALGOS, ConfigError, RunConfig
 from fusiongym.training.evaluation import atomic_write, atomic_write_text
 
 CONFIG_FILE = "config.yaml"
@@ -35,6 +47,7 @@ SB3_CHECKPOINT = "checkpoint.zip"
 REPLAY_BUFFER = "replay_buffer.pkl"  # off-policy algorithms (DQN): what a resumed run goes on learning from
 QTABLE_CHECKPOINT = "qtable.npz"
 AGENT_FOLDER = "agent"
+BEST_AGENT_FOLDER = "best_agent"
 
 
 class RunFolderError(ValueError):
@@ -97,43 +110,135 @@ def write_state(run_dir: Path, state: dict[str, Any]) -> None:
     atomic_write_text(Path(run_dir) / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
+def _signing_key() -> bytes:
+    """This machine's secret for signing checkpoints (``$FUSIONGYM_HOME/checkpoint.key``, made on first use)."""
+    from fusiongym.training.leaderboard import default_db_path
+
+    path = default_db_path().parent / "checkpoint.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32))
+    key = path.read_bytes()
+    if len(key) != 32:
+        raise RunFolderError(f"{path} is damaged (not a 32-byte key): remove it; checkpoints signed with it will "
+                             "then need --trust-pickle to resume")
+    return key
+
+
+def sign(digest: str) -> str:
+    """This machine's HMAC of a checkpoint's sha256 (what makes a pickled checkpoint trusted without asking)."""
+    return hmac.new(_signing_key(), digest.encode(), hashlib.sha256).hexdigest()
+
+
+def file_record(path: Path, num_timesteps: int) -> dict[str, Any]:
+    """The state.json record of a checkpoint file this process just wrote: name, steps, sha256 and signature."""
+    digest = sha256_of(path)
+    return {"file": path.name, "num_timesteps": int(num_timesteps), "sha256": digest, "signature": sign(digest)}
+
+
 def verified_checkpoint(run_dir: Path, state: dict[str, Any], trust_pickle: bool = False,
                         key: str = "checkpoint") -> Path:
-    """The run's SB3 checkpoint (``key="replay_buffer"``: its replay buffer), after checking it is the very file
-    this run wrote (its sha256 in state.json).
+    """The run's SB3 checkpoint (``key="replay_buffer"``: its replay buffer), after checking that this machine
+    wrote it (state.json holds this machine's signature of its sha256).
 
-    SB3 zips and replay buffers hold pickles; a file this run did not write is opened only with
+    SB3 zips and replay buffers hold pickles; a file this machine did not sign is opened only with
     ``trust_pickle=True``.
     """
     record = state.get(key) or {}
     path = Path(run_dir) / record.get("file", SB3_CHECKPOINT if key == "checkpoint" else REPLAY_BUFFER)
+    what = key.replace("_", " ")
     if not path.is_file():
-        raise RunFolderError(f"{run_dir} has no {key.replace('_', ' ')} ({path.name} is missing): the run was killed "
-                             "before its first checkpoint, or the file was removed; start the run again")
-    if not trust_pickle and sha256_of(path) != record.get("sha256"):
-        raise RunFolderError(f"{path} is not the {key.replace('_', ' ')} this run wrote (its sha256 differs from "
-                             f"{STATE_FILE}); it holds pickles, so it is not opened. If you trust it, pass "
-                             "--trust-pickle")
+        raise RunFolderError(f"{run_dir} has no {what} ({path.name} is missing): the run was killed before its "
+                             "first checkpoint, or the file was removed; start the run again")
+    if trust_pickle:
+        return path
+    digest = sha256_of(path)
+    if digest != record.get("sha256"):
+        raise RunFolderError(f"{path} is not the {what} this run wrote (its sha256 differs from {STATE_FILE}); "
+                             "it holds pickles, so it is not opened. If you trust it, pass --trust-pickle")
+    if not hmac.compare_digest(str(record.get("signature", "")), sign(digest)):
+        raise RunFolderError(f"{path} was not written by fusiongym on this machine (its {STATE_FILE} record "
+                             "carries no valid signature: the run folder was copied from elsewhere, or made by an "
+                             "older fusiongym); it holds pickles, so it is not opened. If you trust whoever made "
+                             "it, pass --trust-pickle")
     return path
 
 
+def remove_older(run_dir: Path, keep: set[str], pattern: str) -> None:
+    """Delete the run's files (or folders) matching ``pattern`` except ``keep`` (after a newer one is recorded)."""
+    for old in Path(run_dir).glob(pattern):
+        if old.name in keep or old.name.endswith(".tmp"):
+            continue
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
 # ----------------------------------------------------------------------------------------------------------------
-# Checkpoints, progress bar, wandb (SB3 callbacks)
+# Checkpoints, progress bar, evaluation during training, wandb (SB3 callbacks)
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_start: float, progress: bool):
+class PeriodicEvaluation:
+    """Every ``config.eval_every`` steps: the protocol's test-split evaluation of the policy being trained
+    (``eval_episodes`` fixed seeds, sampled actions), logged as ``eval/success_rate`` and ``eval/mean_return``,
+    appended to ``evaluations.jsonl``; the best agent so far is kept in ``best_agent/``."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, state: dict[str, Any]) -> None:
+        self.config, self.run_dir, self.state = config, Path(run_dir), state
+        self.last = state["num_timesteps"]
+
+    def __call__(self, model: Any, num_timesteps: int, logger: Any, final: bool = False) -> None:
+        every = self.config.eval_every
+        if not every or (num_timesteps - self.last < every and not (final and num_timesteps > self.last)):
+            return
+        from fusiongym.agents.checkpoint import save_agent
+        from fusiongym.training.evaluation import SB3Policy, evaluate
+
+        self.last = num_timesteps
+        result = evaluate(SB3Policy(model, deterministic=False, seed=0), self.config.env_id, split="test",
+                          episodes=self.config.eval_episodes, env_kwargs=self.config.env_kwargs, progress=False)
+        success = result.success_rate.value
+        logger.record("eval/success_rate", success)
+        logger.record("eval/mean_return", result.mean_return.value)
+        record = {"num_timesteps": int(num_timesteps), "split": "test", "episodes": result.episodes,
+                  "success_rate": success, "success_low": result.success_rate.low,
+                  "success_high": result.success_rate.high, "mean_return": result.mean_return.value}
+        with open(self.run_dir / "evaluations.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        best = self.state.get("best_eval") or {}
+        if success > best.get("success_rate", -1.0):
+            tmp = self.run_dir / (BEST_AGENT_FOLDER + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            save_agent(model, tmp)
+            shutil.rmtree(self.run_dir / BEST_AGENT_FOLDER, ignore_errors=True)
+            os.replace(tmp, self.run_dir / BEST_AGENT_FOLDER)
+            self.state["best_eval"] = record
+            write_state(self.run_dir, self.state)
+
+
+def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_start: float, progress: bool,
+               evaluation: PeriodicEvaluation):
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
     class CheckpointCallback(BaseCallback):
-        """Every ``checkpoint_every`` steps, between rollouts (so every saved step was trained on)."""
+        """Every ``checkpoint_every`` steps, between rollouts (so every saved step was trained on); the periodic
+        test-split evaluation runs at the same point."""
 
         def __init__(self) -> None:
             super().__init__()
             self.last_saved = state["num_timesteps"]
 
         def _on_rollout_start(self) -> None:
+            evaluation(self.model, self.num_timesteps, self.model.logger)
             if self.num_timesteps - self.last_saved >= config.checkpoint_every:
                 save_sb3_checkpoint(self.model, run_dir, state, segment_start)
                 self.last_saved = self.num_timesteps
@@ -164,18 +269,23 @@ def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_
 
 
 def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segment_start: float) -> None:
-    """Write ``checkpoint.zip`` atomically (temp file, fsync, ``os.replace``), then record it in state.json."""
-    path = Path(run_dir) / SB3_CHECKPOINT
+    """Write ``checkpoint-<steps>.zip`` (and the replay buffer) atomically under a new name, record it in
+    state.json, then remove the older ones: a kill at any instant leaves a resumable run."""
+    steps = int(model.num_timesteps)
+    path = Path(run_dir) / f"checkpoint-{steps}.zip"
     atomic_write(path, model.save)
+    records = {"checkpoint": file_record(path, steps)}
     if getattr(model, "replay_buffer", None) is not None:  # off-policy: the transitions go with the weights
-        buffer_path = Path(run_dir) / REPLAY_BUFFER
+        buffer_path = Path(run_dir) / f"replay_buffer-{steps}.pkl"
         atomic_write(buffer_path, model.save_replay_buffer)
-        state["replay_buffer"] = {"file": buffer_path.name, "num_timesteps": int(model.num_timesteps),
-                                  "sha256": sha256_of(buffer_path)}
-    state["num_timesteps"] = int(model.num_timesteps)
-    state["checkpoint"] = {"file": path.name, "num_timesteps": int(model.num_timesteps), "sha256": sha256_of(path)}
+        records["replay_buffer"] = file_record(buffer_path, steps)
+    state.update(records)
+    state["num_timesteps"] = steps
     state["wall_time_s"] = state.get("wall_time_before_s", 0.0) + time.time() - segment_start
     write_state(run_dir, state)
+    keep = {record["file"] for record in records.values()}
+    remove_older(run_dir, keep, "checkpoint*.zip")
+    remove_older(run_dir, keep, "replay_buffer*.pkl")
 
 
 class WandbOutputFormat:
@@ -254,7 +364,7 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     torch.set_num_threads(threads)
     run_dir = Path(run_dir)
 
-    # 1. The run folder: a new one gets config.yaml and state.json; a resumed one is read back.
+    # 1. What to run: a new config, or the run folder's own.
     if resume:
         config = read_run_config(run_dir)
         state = read_state(run_dir)
@@ -267,22 +377,37 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
         if (run_dir / CONFIG_FILE).exists():
             raise RunFolderError(f"{run_dir} already holds a run: resume it with `fusiongym train --resume "
                                  f"{run_dir}` or choose another --run-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
         state = {"status": "running", "num_timesteps": 0, "total_timesteps": config.total_timesteps,
                  "checkpoint": None, "wall_time_s": 0.0, "segments": []}
-        write_state(run_dir, state)
+
+    # 2. The env and the model (or the learner), from the config or the checkpoint. Everything that can refuse
+    #    bad input happens here, before a new run folder exists or a resumed one is written to.
+    if config.algo == "qlearning":
+        learner = build_qlearning(config, run_dir, state)
+    elif config.algo in IMITATION_ALGOS:
+        learner = build_imitation(config, run_dir, state)
+    else:
+        learner = build_sb3(config, run_dir, state, trust_pickle)
+
+    # 3. The run folder: a new one gets config.yaml and state.json; every (re)start opens a log segment.
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
     segment_start = time.time()
     state["wall_time_before_s"] = state.get("wall_time_s", 0.0)
     state["segments"].append({"resumed_from_step": state["num_timesteps"], "started": time.strftime("%F %T")})
     write_state(run_dir, state)
     wandb_run = start_wandb(config, run_dir) if config.wandb else None
     logger = make_logger(run_dir, len(state["segments"]) - 1, wandb_run)
+    evaluation = PeriodicEvaluation(config, run_dir, state)
 
+    # 4. Learn, checkpointing (and evaluating) on the way; save the trained agent.
     if config.algo == "qlearning":
-        train_qlearning(config, run_dir, state, logger, segment_start, progress)
+        learn_qlearning(learner, config, run_dir, state, logger, segment_start, progress)
+    elif config.algo in IMITATION_ALGOS:
+        learn_imitation(learner, config, run_dir, state, logger, segment_start, progress, evaluation)
     else:
-        train_sb3(config, run_dir, state, logger, segment_start, progress, trust_pickle)
+        learn_sb3(learner, config, run_dir, state, logger, segment_start, progress, evaluation)
 
     state["status"] = "finished"
     state["wall_time_s"] = state["wall_time_before_s"] + time.time() - segment_start
@@ -297,38 +422,189 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     return TrainResult(run_dir, state["num_timesteps"], state["wall_time_s"])
 
 
-def train_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any, segment_start: float,
-              progress: bool, trust_pickle: bool = False) -> None:
-    """PPO / DQN / RecurrentPPO through ``fusiongym.agents.make_agent`` on the native batch."""
-    from fusiongym.agents.checkpoint import save_agent
-    from fusiongym.agents.factory import algorithm_class, make_agent
+def _training_env(config: RunConfig, done: int) -> Any:
+    """The native batch of training worlds as an SB3 VecEnv; a resumed run meets fresh worlds (seeded past the
+    steps already taken), not the first ones again. Bad level kwargs are a ConfigError naming the fix."""
     from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
-    from fusiongym.fusion.config import FusionConfig
+
+    try:
+        return FusionSB3VecEnv(config.env_id, num_envs=config.n_envs, seed=config.seed + done, split="train",
+                               **config.training_env_kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"env_kwargs / train_env_kwargs do not fit {config.env_id}: {err}") from None
+
+
+def _new_model(config: RunConfig, env: Any, algo: str) -> Any:
+    """The SB3 model a new run starts from (``config.init_from``: with that run's trained weights)."""
+    from fusiongym.agents.factory import make_agent
+    from fusiongym.fusion.config import FusionConfig, FusionConfigError
+
+    hyperparams = config.hyperparams if algo == config.algo else {}
+    try:
+        fusion = FusionConfig.from_dict(config.fusion) if config.policy == "fusion" else None
+        model = make_agent(algo, env, policy=config.policy, fusion=fusion, seed=config.seed,
+                           policy_kwargs=config.policy_kwargs or None, device="cpu", **hyperparams)
+    except (FusionConfigError, OSError) as err:
+        raise ConfigError(f"the {config.policy} policy cannot be built: {err}") from None
+    except (TypeError, ValueError, AssertionError) as err:  # SB3 checks its arguments with asserts
+        raise ConfigError(f"{algo} refused the hyperparameters {config.hyperparams}: {err or type(err).__name__}"
+                          ) from None
+    if config.init_from:
+        start_from_run(model, Path(config.init_from))
+    return model
+
+
+def start_from_run(model: Any, other_run: Path) -> None:
+    """Load another run's trained policy weights (``agent/``, safetensors) into ``model``; a policy of another
+    architecture is refused, naming both."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    weights = Path(other_run) / AGENT_FOLDER / "policy.safetensors"
+    try:
+        load_model(model.policy, str(weights), strict=True, device=str(model.device))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        raise ConfigError(f"--init-from {other_run}: its agent does not fit the policy this run builds ({err}); "
+                          "use the same --policy and fusion settings as that run") from None
+
+
+def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pickle: bool = False) -> Any:
+    """PPO / DQN / RecurrentPPO through ``fusiongym.agents.make_agent`` on the native batch (or its checkpoint)."""
+    from fusiongym.agents.factory import algorithm_class
     from stable_baselines3.common.vec_env import VecMonitor
 
     done = state["num_timesteps"]
-    # A resumed run meets fresh worlds (seeded past the steps already taken), not the first ones again.
-    env = VecMonitor(FusionSB3VecEnv(config.env_id, num_envs=config.n_envs, seed=config.seed + done, split="train",
-                                     **config.training_env_kwargs))  # VecMonitor: episode returns / lengths for the logger
     if done:
         checkpoint = verified_checkpoint(run_dir, state, trust_pickle)
-        model = algorithm_class(config.algo).load(str(checkpoint), env=env, device="cpu")
-        model.fusiongym_spec = state["agent_spec"]
-        if getattr(model, "replay_buffer", None) is not None and "replay_buffer" in state:
-            model.load_replay_buffer(str(verified_checkpoint(run_dir, state, trust_pickle, key="replay_buffer")))
-    else:
-        fusion = FusionConfig.from_dict(config.fusion) if config.policy == "fusion" else None
-        model = make_agent(config.algo, env, policy=config.policy, fusion=fusion, seed=config.seed,
-                           policy_kwargs=config.policy_kwargs or None, **config.hyperparams)
+        buffer = (verified_checkpoint(run_dir, state, trust_pickle, key="replay_buffer")
+                  if "replay_buffer" in state else None)
+    env = VecMonitor(_training_env(config, done))  # VecMonitor: episode returns / lengths for the logger
+    if not done:
+        model = _new_model(config, env, config.algo)
         state["agent_spec"] = model.fusiongym_spec
         state["parameters"] = count_parameters(model)
-        write_state(run_dir, state)
+        return model
+    try:
+        model = algorithm_class(config.algo).load(str(checkpoint), env=env, device="cpu")
+    except Exception as err:  # noqa: BLE001  (whatever a foreign or damaged zip raises)
+        raise RunFolderError(f"{checkpoint} cannot be loaded ({type(err).__name__}: {err}); start a new run") from None
+    _check_architecture(model, config, env, checkpoint)
+    model.fusiongym_spec = state["agent_spec"]
+    if buffer is not None and getattr(model, "replay_buffer", None) is not None:
+        model.load_replay_buffer(str(buffer))
+    return model
+
+
+def _check_architecture(model: Any, config: RunConfig, env: Any, checkpoint: Path) -> None:
+    """Refuse a checkpoint whose policy is not the one this run's config builds (its agent could not be saved in a
+    form anyone can load)."""
+    reference = _new_model(config.__class__(**{**config.to_dict(), "init_from": ""}), env, config.algo)
+    mine = {k: tuple(v.shape) for k, v in model.policy.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in reference.policy.state_dict().items()}
+    if mine != expected:
+        differ = sorted(set(mine) ^ set(expected)) or sorted(k for k in mine if mine[k] != expected[k])
+        raise RunFolderError(f"{checkpoint} holds a policy of another architecture than this run's config.yaml "
+                             f"builds (differs in {differ[:4]}): resume the run that wrote it, or start a new run")
+
+
+def learn_sb3(model: Any, config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
+              segment_start: float, progress: bool, evaluation: PeriodicEvaluation) -> None:
+    from fusiongym.agents.checkpoint import save_agent
+
+    done = int(model.num_timesteps)
     model.set_logger(logger)
     model.learn(total_timesteps=max(config.total_timesteps - done, 0), reset_num_timesteps=done == 0,
-                callback=_callbacks(run_dir, config, state, segment_start, progress))
+                callback=_callbacks(run_dir, config, state, segment_start, progress, evaluation))
+    evaluation(model, model.num_timesteps, logger, final=True)
+    if config.eval_every:
+        logger.dump(model.num_timesteps)
     save_sb3_checkpoint(model, run_dir, state, segment_start)
     save_agent(model, run_dir / AGENT_FOLDER)
-    env.close()
+    model.get_env().close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Imitation: behaviour cloning and DAgger of the level's reading oracle
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any]) -> Any:
+    """The :class:`~fusiongym.agents.imitation.Imitation` learner of a run: PPO's policy (so the agent evaluates,
+    records and fine-tunes like a PPO agent), the oracle reading the facts as the expert."""
+    from fusiongym.agents.checkpoint import CheckpointError
+    from fusiongym.agents.imitation import Imitation
+
+    done = state["num_timesteps"]
+    env = _training_env(config, done)
+    model = _new_model(config, env, "ppo")
+    kwargs = dict(config.hyperparams)
+    if config.algo == "bc":
+        kwargs["mix"] = 0.0
+    learner = Imitation(model, env, expert=lambda: env.native.oracle_actions(True), seed=config.seed + done,
+                        **kwargs)
+    if done:
+        folder = Path(run_dir) / (state.get("checkpoint") or {}).get("file", "")
+        if not (state.get("checkpoint") or {}).get("file") or not folder.is_dir():
+            raise RunFolderError(f"{run_dir} has no imitation checkpoint ({folder.name or 'none recorded'}): start "
+                                 "the run again")
+        try:
+            learner.load(folder)
+        except CheckpointError as err:
+            raise RunFolderError(str(err)) from None
+    else:
+        state["agent_spec"] = model.fusiongym_spec
+        state["parameters"] = count_parameters(model)
+    return learner
+
+
+def save_imitation_checkpoint(learner: Any, run_dir: Path, state: dict[str, Any], segment_start: float) -> None:
+    """``checkpoint-<steps>/`` (safetensors + JSON), written complete under a temporary name, renamed, recorded in
+    state.json, and only then are older ones removed."""
+    steps = int(learner.num_timesteps)
+    folder = Path(run_dir) / f"checkpoint-{steps}"
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    learner.save(tmp)
+    for path in tmp.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    state["checkpoint"] = {"file": folder.name, "num_timesteps": steps}
+    state["num_timesteps"] = steps
+    state["wall_time_s"] = state.get("wall_time_before_s", 0.0) + time.time() - segment_start
+    write_state(run_dir, state)
+    remove_older(run_dir, {folder.name}, "checkpoint-*")
+
+
+def learn_imitation(learner: Any, config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
+                    segment_start: float, progress: bool, evaluation: PeriodicEvaluation) -> None:
+    from fusiongym.agents.checkpoint import save_agent
+    from tqdm import tqdm
+
+    learner.logger = logger
+    bar = tqdm(total=config.total_timesteps, initial=learner.num_timesteps, unit="step", disable=not progress,
+               mininterval=0.5, desc=f"training {config.algo}-{config.policy} on {config.env_id}")
+    last_saved = learner.num_timesteps
+
+    def after_update(learner: Any) -> None:
+        nonlocal last_saved
+        bar.update(min(learner.num_timesteps, config.total_timesteps) - bar.n)
+        if learner.ep_success_buffer:
+            bar.set_postfix(success=f"{np.mean(learner.ep_success_buffer):.2f}")
+        evaluation(learner.model, learner.num_timesteps, logger)
+        if learner.num_timesteps - last_saved >= config.checkpoint_every:
+            save_imitation_checkpoint(learner, run_dir, state, segment_start)
+            last_saved = learner.num_timesteps
+
+    learner.learn(config.total_timesteps, callback=after_update)
+    bar.close()
+    evaluation(learner.model, learner.num_timesteps, logger, final=True)
+    if config.eval_every:
+        logger.dump(learner.num_timesteps)
+    save_imitation_checkpoint(learner, run_dir, state, segment_start)
+    save_agent(learner.model, run_dir / AGENT_FOLDER)
+    learner.env.close()
 
 
 def count_parameters(model: Any) -> dict[str, int]:
@@ -360,21 +636,33 @@ def load_qtable(agent: Any, path: Path) -> None:
         raise RunFolderError(f"{path} is corrupt ({err}); start a new run") from None
 
 
-def train_qlearning(config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any, segment_start: float,
-                    progress: bool) -> None:
-    """Watkins' Q-learning on one env, checkpointing the table every ``checkpoint_every`` steps."""
+def build_qlearning(config: RunConfig, run_dir: Path, state: dict[str, Any]) -> tuple[Any, Any]:
+    """The tabular agent (its table read back on resume) and the one training env."""
     import gymnasium as gym
     from fusiongym.agents.qlearning import QLearningAgent
-    from tqdm import tqdm
 
     done = state["num_timesteps"]
     agent = QLearningAgent(n_actions=7, seed=config.seed + done, **config.hyperparams)
-    table = run_dir / QTABLE_CHECKPOINT
     if done:
+        table = run_dir / QTABLE_CHECKPOINT
         if not table.is_file():
             raise RunFolderError(f"{table} is missing: the run's checkpoint is gone; start a new run")
         load_qtable(agent, table)
-    env = gym.make(config.env_id, split="train", **config.training_env_kwargs)
+    try:
+        env = gym.make(config.env_id, split="train", **config.training_env_kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"env_kwargs / train_env_kwargs do not fit {config.env_id}: {err}") from None
+    return agent, env
+
+
+def learn_qlearning(learner: tuple[Any, Any], config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
+                    segment_start: float, progress: bool) -> None:
+    """Watkins' Q-learning on one env, checkpointing the table every ``checkpoint_every`` steps."""
+    from tqdm import tqdm
+
+    agent, env = learner
+    done = state["num_timesteps"]
+    table = run_dir / QTABLE_CHECKPOINT
     observation, _ = env.reset(seed=config.seed + done)
     key = agent.state_key(observation)
     episode_return, episode_length, successes, returns = 0.0, 0, [], []

@@ -1,0 +1,250 @@
+"""Imitation of an expert into an SB3 policy: behaviour cloning and DAgger (BabyAI's imitation baseline).
+
+The expert is any function that labels the current state of every world of a vector env with its action: a
+level's reading oracle (``venv.native.oracle_actions``, which plans from the true world and so can label any state,
+including states the learner led it into), or a multi-agent env's scripted partner. The learner is the policy of
+an SB3 model built by :func:`fusiongym.agents.make_agent` (PPO's ``MultiInputPolicy`` with a ``FusionExtractor``),
+so what it learns saves, loads, evaluates and fine-tunes like any PPO agent::
+
+    venv = FusionSB3VecEnv("fusiongym/Fetch-v0", num_envs=64, seed=0)
+    model = make_agent("ppo", venv, policy="fusion", fusion=FusionConfig.preset("reading"), seed=0)
+    learner = Imitation(model, venv, expert=lambda: venv.native.oracle_actions(True), mix=0.5)
+    learner.learn(1_000_000)
+
+Each update steps every world ``rollout`` times with the expert's action or, with probability ``mix`` (DAgger's
+learner share; 0 is plain behaviour cloning), the learner's own sampled action; labels every visited state with the
+expert's action; and takes ``epochs`` passes of Adam over the last ``keep`` rollouts, in minibatches of
+``batch_size`` (``None``: the whole memory as one batch), minimising the negative log-likelihood of the labels.
+``mix_warmup`` ramps the learner share from 0 up to ``mix`` over that fraction of the budget.
+
+Checkpoints hold no pickle: the policy as ``policy.safetensors`` + ``config.json`` (:func:`save_agent`), Adam's
+state as ``optimizer.safetensors``, the step count and the mixing generator's state as ``imitation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from fusiongym.agents.checkpoint import WEIGHTS_FILE, CheckpointError, save_agent
+
+#: The two imitation algorithms: ``bc`` (the expert always acts) and ``dagger`` (the learner acts part of the time).
+IMITATION_ALGOS = ("bc", "dagger")
+OPTIMIZER_FILE = "optimizer.safetensors"
+PROGRESS_FILE = "imitation.json"
+
+
+class Imitation:
+    """Behaviour cloning / DAgger of ``expert`` into ``model.policy``, stepping ``env``.
+
+    Args:
+        model: an SB3 model whose policy learns (built by ``make_agent``; its env is not stepped).
+        env: the vector env the expert can label (its observations are what the policy sees).
+        expert: returns the expert's action for every world of ``env`` in its current state.
+        mix: probability that a world steps with the learner's sampled action (0: behaviour cloning).
+        mix_warmup: fraction of the budget over which the learner share ramps from 0 up to ``mix``.
+        rollout: steps of every world per update.
+        epochs: passes over the memory per update.
+        batch_size: minibatch size (``None``: the whole memory at once).
+        keep: rollouts kept in memory (1: only the newest).
+        learning_rate: Adam's step size.
+        max_grad_norm: gradient clipping (``None``: none).
+        seed: seeds the mixing draws.
+    """
+
+    def __init__(self, model: BaseAlgorithm, env: VecEnv, expert: Callable[[], np.ndarray], mix: float = 0.5,
+                 mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1, batch_size: int | None = None,
+                 keep: int = 1, learning_rate: float = 5e-4, max_grad_norm: float | None = None,
+                 seed: int = 0) -> None:
+        check_imitation_kwargs(mix=mix, mix_warmup=mix_warmup, rollout=rollout, epochs=epochs,
+                               batch_size=batch_size, keep=keep, learning_rate=learning_rate,
+                               max_grad_norm=max_grad_norm)
+        self.model, self.env, self.expert = model, env, expert
+        self.mix, self.mix_warmup, self.rollout, self.epochs = float(mix), float(mix_warmup), rollout, epochs
+        self.batch_size, self.keep, self.max_grad_norm = batch_size, keep, max_grad_norm
+        self.policy = model.policy
+        self.optimizer = torch.optim.Adam([p for p in self.policy.parameters() if p.requires_grad],
+                                          lr=learning_rate)
+        self.rng = np.random.default_rng(seed)
+        self.num_timesteps = 0
+        self.updates = 0
+        self.logger: Any = None
+        self.ep_success_buffer: deque[bool] = deque(maxlen=100)
+        self.ep_return_buffer: deque[float] = deque(maxlen=100)
+        self._memory: deque[tuple[dict[str, np.ndarray], np.ndarray]] = deque(maxlen=keep)
+        self._obs: dict[str, np.ndarray] | None = None
+        self._returns = np.zeros(env.num_envs)
+
+    # --- learning ---------------------------------------------------------------------------------------------
+    def learner_share(self, total_timesteps: int) -> float:
+        """The probability that a world steps with the learner's action, at this point of the budget."""
+        if self.mix_warmup <= 0:
+            return self.mix
+        return self.mix * min(1.0, self.num_timesteps / (self.mix_warmup * total_timesteps))
+
+    def learn(self, total_timesteps: int, callback: Callable[[Imitation], None] | None = None) -> Imitation:
+        """Update until ``num_timesteps`` (env steps of all worlds) reaches ``total_timesteps``; ``callback`` runs
+        after every update."""
+        if self._obs is None:
+            self._obs = self.env.reset()
+        while self.num_timesteps < total_timesteps:
+            loss, agreement = self.update(self.learner_share(total_timesteps))
+            if self.logger is not None:
+                self._log(loss, agreement, total_timesteps)
+            if callback is not None:
+                callback(self)
+        return self
+
+    def update(self, learner_share: float) -> tuple[float, float]:
+        """One rollout of every world and one fit to the expert's labels; returns (loss, agreement with the
+        expert on the rollout's states)."""
+        assert self._obs is not None
+        seen: list[dict[str, np.ndarray]] = []
+        labels: list[np.ndarray] = []
+        agree = 0
+        for _ in range(self.rollout):
+            label = np.asarray(self.expert(), dtype=np.int64).reshape(self.env.num_envs)
+            own, _ = self.model.predict(self._obs, deterministic=False)
+            own = np.asarray(own).reshape(self.env.num_envs)
+            seen.append({key: value.copy() for key, value in self._obs.items()})
+            labels.append(label)
+            agree += int((own == label).sum())
+            actions = np.where(self.rng.random(self.env.num_envs) < learner_share, own, label)
+            self._obs, rewards, dones, infos = self.env.step(actions)
+            self._returns += rewards
+            for i in np.flatnonzero(dones):
+                self.ep_success_buffer.append(bool(infos[i].get("is_success", False)))
+                self.ep_return_buffer.append(float(self._returns[i]))
+                self._returns[i] = 0.0
+            self.num_timesteps += self.env.num_envs
+        self._memory.append(({key: np.concatenate([s[key] for s in seen]) for key in seen[0]},
+                             np.concatenate(labels)))
+        loss = self._fit()
+        self.updates += 1
+        return loss, agree / (self.rollout * self.env.num_envs)
+
+    def _fit(self) -> float:
+        data = {key: np.concatenate([m[0][key] for m in self._memory]) for key in self._memory[0][0]}
+        target = np.concatenate([m[1] for m in self._memory])
+        size = self.batch_size or len(target)
+        self.policy.set_training_mode(True)
+        losses = []
+        for _ in range(self.epochs):
+            order = self.rng.permutation(len(target)) if size < len(target) else np.arange(len(target))
+            for start in range(0, len(order), size):
+                index = order[start:start + size]
+                tensors, _ = self.policy.obs_to_tensor({key: value[index] for key, value in data.items()})
+                log_prob = self.policy.get_distribution(tensors).log_prob(
+                    torch.as_tensor(target[index], device=self.policy.device))
+                loss = -log_prob.mean()
+                self.optimizer.zero_grad()
+                loss.backward()
+                if self.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.optimizer.step()
+                losses.append(loss.item())
+        self.policy.set_training_mode(False)
+        return float(np.mean(losses))
+
+    def _log(self, loss: float, agreement: float, total_timesteps: int) -> None:
+        self.logger.record("train/imitation_loss", loss)
+        self.logger.record("train/expert_agreement", agreement)
+        self.logger.record("train/learner_share", self.learner_share(total_timesteps))
+        self.logger.record("train/updates", self.updates)
+        if self.ep_success_buffer:
+            # episodes of the mixed behaviour (expert and learner), not of the learner alone: see eval/ for that
+            self.logger.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
+            self.logger.record("rollout/ep_rew_mean", float(np.mean(self.ep_return_buffer)))
+        self.logger.record("time/total_timesteps", self.num_timesteps)
+        self.logger.dump(self.num_timesteps)
+
+    # --- checkpoints (no pickle) ------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the policy, Adam's state and the progress to ``folder`` (safetensors and JSON only)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        save_agent(self.model, folder)
+        tensors, groups = _optimizer_to_tensors(self.optimizer)
+        save_file(tensors, str(folder / OPTIMIZER_FILE))
+        progress = {"num_timesteps": self.num_timesteps, "updates": self.updates, "param_groups": groups,
+                    "rng": self.rng.bit_generator.state}
+        (folder / PROGRESS_FILE).write_text(json.dumps(progress) + "\n")
+        return folder
+
+    def load(self, folder: str | Path) -> None:
+        """Restore what :meth:`save` wrote into this learner (built with the same agent config)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file, load_model
+
+        folder = Path(folder)
+        weights = folder / WEIGHTS_FILE
+        try:
+            load_model(self.policy, str(weights), strict=True, device=str(self.policy.device))
+        except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+            raise CheckpointError(f"{weights} does not fit this run's policy or is unreadable ({err}); the "
+                                  "checkpoint belongs to another architecture or is corrupt: start a new run") from None
+        try:
+            progress = json.loads((folder / PROGRESS_FILE).read_text())
+            tensors = load_file(str(folder / OPTIMIZER_FILE))
+        except (OSError, json.JSONDecodeError, SafetensorError) as err:
+            raise CheckpointError(f"{folder} is not a complete imitation checkpoint ({err}); start a new run") from None
+        _optimizer_from_tensors(self.optimizer, tensors, progress["param_groups"])
+        self.num_timesteps, self.updates = int(progress["num_timesteps"]), int(progress["updates"])
+        self.rng.bit_generator.state = progress["rng"]
+
+
+def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1,
+                           batch_size: int | None = None, keep: int = 1, learning_rate: float = 5e-4,
+                           max_grad_norm: float | None = None) -> None:
+    """Raise ``ValueError`` naming the fix for an imitation hyperparameter that cannot be used."""
+    if not isinstance(mix, (int, float)) or not 0 <= mix <= 1:
+        raise ValueError(f"mix must be a probability in [0, 1] (the learner's share of actions), got {mix!r}")
+    if not isinstance(mix_warmup, (int, float)) or not 0 <= mix_warmup <= 1:
+        raise ValueError(f"mix_warmup must be a fraction of the budget in [0, 1], got {mix_warmup!r}")
+    for name, value in (("rollout", rollout), ("epochs", epochs), ("keep", keep)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int (or null: the whole memory), got {batch_size!r}")
+    if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if max_grad_norm is not None and (not isinstance(max_grad_norm, (int, float)) or not max_grad_norm > 0):
+        raise ValueError(f"max_grad_norm must be a positive number (or null: no clipping), got {max_grad_norm!r}")
+
+
+def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Adam's state as flat named tensors (``"<param index>.<name>"``) and its param groups as JSON-ready data."""
+    state = optimizer.state_dict()
+    tensors = {f"{index}.{name}": torch.as_tensor(value).detach().clone().contiguous()
+               for index, entry in state["state"].items() for name, value in entry.items()}
+    groups = [{k: v for k, v in group.items() if isinstance(v, (int, float, bool, list, type(None)))}
+              for group in state["param_groups"]]
+    for group in groups:
+        group["betas"] = list(group.get("betas", (0.9, 0.999)))
+    return tensors, groups
+
+
+def _optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                            groups: list[dict]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        index, _, name = key.partition(".")
+        state.setdefault(int(index), {})[name] = value
+    current = optimizer.state_dict()
+    if len(groups) != len(current["param_groups"]):
+        raise CheckpointError("the saved optimizer does not fit this policy (different parameter groups)")
+    merged = [{**now, **{k: (tuple(v) if k == "betas" else v) for k, v in saved.items()}}
+              for now, saved in zip(current["param_groups"], groups)]
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": merged})
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"the saved optimizer does not fit this policy ({err}); start a new run") from None

@@ -1,0 +1,152 @@
+"""Imitation (``fusiongym train --algo bc | dagger``): the learner fits its expert, checkpoints without pickle,
+resumes to the same step count, evaluates and fine-tunes like PPO (``--init-from``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fusiongym  # noqa: F401  (registers the ids)
+from fusiongym.agents import make_agent
+from fusiongym.agents.imitation import Imitation
+from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
+
+TINY = ["--hp", "n_envs=8", "--hp", "rollout=4"]  # 32 env steps per update
+
+
+def test_the_learner_takes_up_its_experts_actions() -> None:
+    venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=8, seed=0)
+    model = make_agent("ppo", venv, policy="cnn", seed=0, device="cpu")
+    forward = lambda: np.full(venv.num_envs, 2)  # noqa: E731  (an expert that always goes forward)
+    obs = venv.reset()
+    before = model.policy.get_distribution(model.policy.obs_to_tensor(obs)[0]).distribution.probs[:, 2].mean()
+    learner = Imitation(model, venv, expert=forward, mix=0.5, rollout=4, learning_rate=3e-3)
+    learner.learn(8 * 4 * 30)
+    after = model.policy.get_distribution(model.policy.obs_to_tensor(venv.reset())[0]).distribution.probs[:, 2]
+    assert float(before) < 0.3 and float(after.mean()) > 0.9
+    assert learner.num_timesteps == 8 * 4 * 30 and learner.updates == 30
+
+
+def test_a_checkpoint_restores_weights_optimizer_and_progress(tmp_path: Path) -> None:
+    venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=4, seed=0)
+    expert = lambda: venv.native.oracle_actions(True)  # noqa: E731
+    first = Imitation(make_agent("ppo", venv, policy="cnn", seed=0, device="cpu"), venv, expert, rollout=4)
+    first.learn(4 * 4 * 5)
+    first.save(tmp_path / "ckpt")
+    assert not list(tmp_path.glob("ckpt/*.pkl")) and not list(tmp_path.glob("ckpt/*.zip"))  # no pickle
+    second = Imitation(make_agent("ppo", venv, policy="cnn", seed=1, device="cpu"), venv, expert, rollout=4)
+    second.load(tmp_path / "ckpt")
+    assert (second.num_timesteps, second.updates) == (first.num_timesteps, first.updates)
+    for a, b in zip(first.policy.parameters(), second.policy.parameters()):
+        assert torch.equal(a, b)
+    saved, loaded = first.optimizer.state_dict(), second.optimizer.state_dict()
+    for index, entry in saved["state"].items():
+        for name, value in entry.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(loaded["state"][index][name]))
+    assert first.rng.random() == second.rng.random()
+    other = Imitation(make_agent("ppo", venv, policy="fusion", seed=0, device="cpu"), venv, expert, rollout=4)
+    from fusiongym.agents.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="another architecture"):
+        other.load(tmp_path / "ckpt")
+
+
+def test_dagger_runs_end_to_end_from_the_command(tmp_path: Path, capsys, monkeypatch) -> None:
+    from fusiongym.training.cli import main
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    run_dir = tmp_path / "dagger"
+    assert main(["train", "--env", "fusiongym/Fetch-v0", "--algo", "dagger", "--policy", "cnn", "--timesteps",
+                 "640", "--checkpoint-every", "320", "--eval-every", "320", "--hp", "eval_episodes=4",
+                 "--run-dir", str(run_dir), "--no-progress", *TINY]) == 0
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["status"] == "finished" and state["num_timesteps"] == 640
+    assert state["checkpoint"]["file"] == "checkpoint-640" and (run_dir / "checkpoint-640" / "optimizer.safetensors"
+                                                                 ).is_file()
+    assert [p.name for p in run_dir.glob("checkpoint*")] == ["checkpoint-640"]
+    evaluations = [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()]
+    assert [e["num_timesteps"] for e in evaluations] == [320, 640] and (run_dir / "best_agent").is_dir()
+    progress = (run_dir / "logs" / "segment-0" / "progress.csv").read_text()
+    assert "train/imitation_loss" in progress and "eval/success_rate" in progress
+    config = (run_dir / "config.yaml").read_text()
+    assert "shuffle_appearance: true" in config  # dagger.yml's training recipe for kind levels
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--episodes", "5", "--json", "--ablate", "facts"]) == 0
+    assert json.loads(capsys.readouterr().out)["ablated"] == ["facts"]
+    assert main(["record", str(run_dir), "--episodes", "1", "--out", str(tmp_path / "r.gif")]) == 0
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["leaderboard", "submit", str(run_dir), "--db", str(tmp_path / "lb.sqlite")]) == 0
+    assert "dagger" in capsys.readouterr().out
+
+
+def test_a_resumed_dagger_run_equals_an_uninterrupted_one_in_step_count(tmp_path: Path, monkeypatch) -> None:
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.train import read_state, train
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    config = build_run_config("fusiongym/GoTo-v1", "dagger", "cnn", timesteps=1000, checkpoint_every=256,
+                              overrides=["n_envs=8", "rollout=4"])
+    whole = train(config, tmp_path / "whole", progress=False)
+
+    calls = {"n": 0}
+    original = Imitation.update
+
+    def crash_after_20(self, share):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 20:
+            raise KeyboardInterrupt  # as a kill between two checkpoints
+        return original(self, share)
+
+    monkeypatch.setattr(Imitation, "update", crash_after_20)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=False)
+    killed = read_state(tmp_path / "cut")
+    assert killed["status"] == "running" and killed["num_timesteps"] == 512  # the last checkpoint, 2 x 256
+    monkeypatch.setattr(Imitation, "update", original)
+    resumed = train(None, tmp_path / "cut", resume=True, progress=False)
+    assert resumed.num_timesteps == whole.num_timesteps == 1024  # 1000 rounded up to whole updates of 32
+    state = read_state(tmp_path / "cut")
+    assert [s["resumed_from_step"] for s in state["segments"]] == [0, 512]
+
+
+def test_ppo_starts_from_an_imitation_run(tmp_path: Path, monkeypatch) -> None:
+    from fusiongym.agents.checkpoint import load_agent
+    from fusiongym.training.config import ConfigError, build_run_config
+    from fusiongym.training.train import _new_model, _training_env, train
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    source = tmp_path / "bc"
+    train(build_run_config("fusiongym/GoTo-v1", "bc", "cnn", timesteps=320, overrides=["n_envs=8", "rollout=4"]),
+          source, progress=False)
+    config = build_run_config("fusiongym/GoTo-v1", "ppo", "cnn", timesteps=64, init_from=source,
+                              overrides=["n_envs=2", "n_steps=32", "batch_size=32"])
+    model = _new_model(config, _training_env(config, 0), "ppo")
+    trained = load_agent(source / "agent")
+    for (name, a), b in zip(model.policy.state_dict().items(), trained.policy.state_dict().values()):
+        assert torch.equal(a, b), name
+    train(config, tmp_path / "ppo", progress=False)
+    assert "init_from" in (tmp_path / "ppo" / "config.yaml").read_text()
+    wrong = build_run_config("fusiongym/GoTo-v1", "ppo", "sb3_default", timesteps=64, init_from=source)
+    with pytest.raises(ConfigError, match="does not fit the policy"):
+        train(wrong, tmp_path / "wrong", progress=False)
+    assert not (tmp_path / "wrong").exists()  # refused before the run folder was made
+    with pytest.raises(ConfigError, match="no trained agent"):
+        build_run_config("fusiongym/GoTo-v1", "ppo", "cnn", init_from=tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["mix=1.5"], "mix must be a probability"),
+    (["rollout=0"], "rollout must be a positive int"),
+    (["mix=0.5"], "unknown hyperparameter 'mix'"),  # bc: the expert always acts
+])
+def test_bad_imitation_hyperparameters_name_the_fix(overrides: list[str], message: str) -> None:
+    from fusiongym.training.config import ConfigError, build_run_config
+
+    algo = "bc" if overrides == ["mix=0.5"] else "dagger"
+    with pytest.raises(ConfigError, match=message):
+        build_run_config("fusiongym/GoTo-v1", algo, "cnn", overrides=overrides)
