@@ -188,7 +188,8 @@ def load_agent(folder: str | Path, env: gym.Env | VecEnv | None = None, device: 
 
     Args:
         folder: the checkpoint folder.
-        env: optional env to attach (its observation / action spaces must match the saved ones).
+        env: optional env to attach (its observation / action spaces must match the saved ones): a gym env or an
+            SB3 ``VecEnv`` of any number of envs, e.g. to continue training with ``model.learn``.
         device: torch device.
         vocab: suite vocabulary override (as given to :func:`make_agent`).
         algo_overrides: algorithm keyword overrides (e.g. a smaller DQN ``buffer_size``).
@@ -221,7 +222,8 @@ def load_agent(folder: str | Path, env: gym.Env | VecEnv | None = None, device: 
                 policy_kwargs=policy_kwargs, **algo_kwargs)
     model.observation_space = observation_space
     model.action_space = action_space
-    model.n_envs = 1
+    # buffers (rollout, replay, LSTM states) are sized by n_envs in _setup_model, and set_env requires the same count
+    model.n_envs = env.num_envs if isinstance(env, VecEnv) else 1
     model._setup_model()
     if env is not None:
         model.set_env(env)

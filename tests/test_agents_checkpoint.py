@@ -189,3 +189,21 @@ def test_sb3_zip_needs_explicit_trust(tmp_path: Path) -> None:
 def test_space_json_round_trip() -> None:
     space = gym.make("fusiongym/Fetch-v0").observation_space
     assert space_from_json(json.loads(json.dumps(space_to_json(space)))) == space
+
+
+@pytest.mark.parametrize("algo, kwargs", [
+    ("ppo", dict(n_steps=16, batch_size=16, n_epochs=1)),
+    ("dqn", dict(buffer_size=200, learning_starts=8, train_freq=4, batch_size=8)),
+])
+def test_load_onto_a_vec_env_of_several_envs_then_predict_and_learn(algo: str, kwargs: Any, tmp_path: Path) -> None:
+    from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
+
+    model = make_agent(algo, gym.make("fusiongym/GoTo-v0"), fusion=TINY_FUSION, seed=0, **kwargs)
+    save_agent(model, tmp_path / "agent")
+    venv = FusionSB3VecEnv("fusiongym/GoTo-v0", num_envs=4, seed=0)
+    loaded = load_agent(tmp_path / "agent", env=venv)
+    assert loaded.n_envs == 4 and loaded.get_env().num_envs == 4
+    actions, _ = loaded.predict(venv.reset(), deterministic=True)
+    assert actions.shape == (4,)
+    loaded.learn(64)
+    assert loaded.num_timesteps >= 64
