@@ -199,3 +199,34 @@ def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path) -> None:
 
     with pytest.raises(RunFolderError, match="not the replay buffer this run wrote"):
         train(None, run_dir, resume=True, progress=False)
+
+
+def test_a_full_disk_is_a_clear_error_that_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.evaluation import DiskFullError
+    from fusiongym.training.train import read_state, train, verified_checkpoint
+    from stable_baselines3 import PPO
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    config = build_run_config("fusiongym/GoTo-v1", "ppo", "sb3_default", timesteps=512, checkpoint_every=128,
+                              overrides=["n_envs=4", "n_steps=32", "batch_size=64", "n_epochs=1"])
+    original, saves = PPO.save, {"n": 0}
+
+    def save_until_full(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        saves["n"] += 1
+        if saves["n"] > 1:
+            path.write(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(PPO, "save", save_until_full)
+    with pytest.raises(DiskFullError, match="disk is full.*previous version.*intact"):
+        train(config, tmp_path / "run", progress=False)
+    run_dir = tmp_path / "run"
+    assert not list(run_dir.glob("*.tmp")), "a temp file was left behind"
+    state = read_state(run_dir)
+    assert verified_checkpoint(run_dir, state).name == state["checkpoint"]["file"]  # the previous one, intact
+    monkeypatch.setattr(PPO, "save", original)
+    assert train(None, run_dir, resume=True, progress=False).num_timesteps >= 512

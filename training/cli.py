@@ -20,6 +20,7 @@ from pathlib import Path
 
 import gymnasium as gym
 from fusiongym.envs import REGISTRATIONS, env_ids
+from fusiongym.training.config import ALGOS
 
 #: The demo: the level, the agent and the budget (sized for a 2-core laptop; see README). The agent is PPO with the
 #: default fusion policy (tile CNN + frozen packaged MiniLM with its cache + TransE facts + FiLM).
@@ -36,6 +37,28 @@ class CommandError(Exception):
 def _check_env_id(env_id: str) -> None:
     if env_id not in gym.registry or not env_id.startswith("fusiongym/"):
         raise CommandError(f"unknown env id {env_id!r}; run `fusiongym envs` to list them ({', '.join(env_ids())})")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (0 threads, episodes or steps is an error that says so)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {value}")
+    return value
 
 
 def _leaderboard(args: argparse.Namespace):
@@ -70,7 +93,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         policy = args.policy or ("tabular" if args.algo == "qlearning" else "fusion")
         config = build_run_config(args.env, args.algo, policy, seed=args.seed, timesteps=args.timesteps,
                                   overrides=args.hp, hyperparams_file=args.hyperparams,
-                                  checkpoint_every=args.checkpoint_every, wandb=args.wandb)
+                                  checkpoint_every=args.checkpoint_every, wandb=args.wandb,
+                                  eval_every=args.eval_every, init_from=args.init_from)
         run_dir = Path(args.run_dir) if args.run_dir else Path(args.runs_dir) / default_run_name(config)
         print(f"run folder: {run_dir}", flush=True)
         result = train(config, run_dir, progress=not args.no_progress, threads=args.threads)
@@ -266,23 +290,32 @@ def build_parser() -> argparse.ArgumentParser:
                     "'default' entry, then the env's entry), then --hp overrides; the resolved config is saved as "
                     "config.yaml in the run folder.")
     train.add_argument("--env", help="env id (see `fusiongym envs`)")
-    train.add_argument("--algo", choices=["ppo", "dqn", "recurrent_ppo", "qlearning"], help="learning algorithm")
+    train.add_argument("--algo", choices=list(ALGOS),
+                       help="learning algorithm: ppo, dqn, recurrent_ppo (SB3), qlearning (tabular), bc or dagger "
+                            "(imitation of the level's oracle reading the facts: behaviour cloning, or DAgger, which "
+                            "mixes in the learner's own actions)")
     train.add_argument("--policy", choices=["fusion", "cnn", "sb3_default", "tabular"],
                        help="fusion (language + knowledge + vision, the default for SB3 algorithms), cnn (vision "
                             "only), sb3_default (SB3's CombinedExtractor), tabular (Q-learning's table)")
-    train.add_argument("--timesteps", type=int, help="total environment steps (default: n_timesteps of the config)")
+    train.add_argument("--timesteps", type=_positive_int, help="total environment steps (default: n_timesteps of the "
+                       "config)")
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     train.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                        help="override a hyperparameter, e.g. --hp learning_rate=3e-4 --hp fusion.fusion=concat")
     train.add_argument("--hyperparams", type=Path, help="hyperparameter YAML (default: training/configs/<algo>.yml)")
     train.add_argument("--runs-dir", default="runs", help="where new run folders go (default: runs/)")
     train.add_argument("--run-dir", help="exact run folder (default: runs/<env>-<algo>-<policy>-s<seed>-<time>)")
-    train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default: a tenth of the "
-                       "budget); a killed run loses at most this many steps")
+    train.add_argument("--checkpoint-every", type=_positive_int, help="steps between checkpoints (default: a tenth "
+                       "of the budget); a killed run loses at most this many steps")
+    train.add_argument("--eval-every", type=_non_negative_int, help="steps between test-split evaluations during "
+                       "training (the protocol's fixed seeds; logged as eval/success_rate, best agent kept in "
+                       "best_agent/; default: eval_every of the config, 0 = none)")
+    train.add_argument("--init-from", metavar="RUN", help="start from RUN's trained weights (e.g. PPO fine-tuning "
+                       "of a bc / dagger run); same --policy and fusion settings as RUN")
     train.add_argument("--resume", metavar="RUN", help="continue RUN to its total budget from its last checkpoint")
     train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline unless WANDB_MODE says "
                        "otherwise)")
-    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    train.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
     train.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip this run did not write")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=cmd_train)
@@ -296,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--env", help="env id for --agent")
     evaluate.add_argument("--split", choices=["train", "test"], default="test", help="which split's worlds and "
                           "fixed seeds (default test, the leaderboard's)")
-    evaluate.add_argument("--episodes", type=int, default=100, help="episodes (default 100, the protocol's)")
+    evaluate.add_argument("--episodes", type=_positive_int, default=100, help="episodes (default 100, the "
+                          "protocol's)")
     evaluate.add_argument("--seed", type=int, default=0, help="the random agent's seed")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--out", help="with --agent: folder for eval-<split>.json and episodes-<split>.jsonl")
@@ -316,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--env", help="env id for --agent (default fusiongym/Fetch-v0)")
     record.add_argument("--agent", choices=["oracle", "blind-oracle", "random"],
                         help="who acts: the oracle reading the facts, the oracle without them, or random")
-    record.add_argument("--episodes", type=int, default=3, help="episodes to record (default 3)")
+    record.add_argument("--episodes", type=_positive_int, default=3, help="episodes to record (default 3)")
     record.add_argument("--split", choices=["train", "test"], default="train", help="split (default train)")
     record.add_argument("--seed", type=int, default=0, help="first episode seed")
     record.add_argument("--out", help="GIF path (default: RUN/episodes-<split>.gif or fusiongym_episodes.gif)")
@@ -371,12 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--env", default=DEMO_ENV, help=f"env id (default {DEMO_ENV})")
     demo.add_argument("--policy", choices=["sb3_default", "fusion", "cnn"], default=DEMO_POLICY,
                       help=f"the PPO policy (default {DEMO_POLICY})")
-    demo.add_argument("--timesteps", type=int, default=DEMO_TIMESTEPS, help=f"budget (default {DEMO_TIMESTEPS})")
+    demo.add_argument("--timesteps", type=_positive_int, default=DEMO_TIMESTEPS, help=f"budget (default {DEMO_TIMESTEPS})")
     demo.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    demo.add_argument("--episodes", type=int, default=100, help="test episodes (default 100)")
+    demo.add_argument("--episodes", type=_positive_int, default=100, help="test episodes (default 100)")
     demo.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyperparameter override")
     demo.add_argument("--runs-dir", default="runs", help="where the run folder goes (default: runs/)")
-    demo.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
+    demo.add_argument("--threads", type=_positive_int, default=min(2, os.cpu_count() or 1),
                       help="torch CPU threads (default: 2, or 1 on a one-core machine)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_db(demo)
@@ -386,13 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from fusiongym.training.config import ConfigError
+    from fusiongym.training.evaluation import DiskFullError
     from fusiongym.training.leaderboard import SubmissionError
     from fusiongym.training.train import RunFolderError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (CommandError, ConfigError, RunFolderError, SubmissionError) as err:
+    except (CommandError, ConfigError, RunFolderError, SubmissionError, DiskFullError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

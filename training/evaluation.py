@@ -264,14 +264,26 @@ def write_eval(result: EvalResult, folder: Path, extra: dict[str, Any] | None = 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write a file through ``write(handle)`` so that readers see the old or the new content, never half of it:
     a temp file beside it, flushed and fsynced, then ``os.replace``."""
+    import errno
     import os
 
     tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # a full disk, a kill signal turned exception: leave no half-written temp file
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise DiskFullError(f"the disk is full: {path} could not be written (the previous version, if any, is "
+                                "intact); free some space and resume (fusiongym train --resume RUN)") from None
+        raise
+
+
+class DiskFullError(OSError):
+    """A write that ran out of disk space; the message says that the previous file is intact and how to go on."""
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -26,6 +26,7 @@ logger and callbacks, learn, save.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 import yaml
 from fusiongym.training.config import IMITATION_ALGOS, ConfigError, RunConfig
-from fusiongym.training.evaluation import atomic_write, atomic_write_text
+from fusiongym.training.evaluation import DiskFullError, atomic_write, atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 STATE_FILE = "state.json"
@@ -288,18 +289,22 @@ def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segmen
     remove_older(run_dir, keep, "replay_buffer*.pkl")
 
 
-class WandbOutputFormat:
-    """An SB3 logger output that forwards every numeric value (success rate, return, fps…) to wandb."""
+def _wandb_output_format(run: Any) -> Any:
+    """An SB3 logger output (a ``KVWriter``, the only kind SB3's logger writes to) that forwards every numeric
+    value (success rate, return, losses, fps…) to the wandb run."""
+    from stable_baselines3.common.logger import KVWriter
 
-    def __init__(self, run: Any) -> None:
-        self.run = run
+    class WandbOutputFormat(KVWriter):
+        def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+            numbers = {k: float(v) for k, v in key_values.items()
+                       if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+            if numbers:
+                run.log(numbers, step=int(step))
 
-    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
-        numbers = {k: v for k, v in key_values.items() if isinstance(v, (int, float, np.number))}
-        self.run.log(numbers, step=step)
+        def close(self) -> None:
+            pass
 
-    def close(self) -> None:
-        pass
+    return WandbOutputFormat()
 
 
 def start_wandb(config: RunConfig, run_dir: Path) -> Any:
@@ -340,7 +345,7 @@ def make_logger(run_dir: Path, segment: int, wandb_run: Any = None) -> Any:
         pass
     logger = configure(str(folder), formats)
     if wandb_run is not None:
-        logger.output_formats.append(WandbOutputFormat(wandb_run))
+        logger.output_formats.append(_wandb_output_format(wandb_run))
     return logger
 
 
@@ -564,10 +569,17 @@ def save_imitation_checkpoint(learner: Any, run_dir: Path, state: dict[str, Any]
     folder = Path(run_dir) / f"checkpoint-{steps}"
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    learner.save(tmp)
-    for path in tmp.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+    try:
+        learner.save(tmp)
+        for path in tmp.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave half a checkpoint behind
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise DiskFullError(f"the disk is full: {folder} could not be written (the previous checkpoint is "
+                                "intact); free some space and resume (fusiongym train --resume RUN)") from None
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     state["checkpoint"] = {"file": folder.name, "num_timesteps": steps}
