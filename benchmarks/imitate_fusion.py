@@ -5,7 +5,8 @@ The oracle reads the facts (``oracle_actions(use_facts=True)``), so a policy can
 seen only by reading them too. Training is DAgger-style, as BabyAI's imitation baselines: ``--envs`` training worlds
 are stepped with the oracle's action or, with probability ``--mix``, the policy's own sampled action (so it also
 learns to recover from its mistakes); every ``--rollout`` steps the policy takes one Adam step on the negative
-log-likelihood of the oracle's actions at every visited state. The policy is the SB3 PPO ``MultiInputPolicy`` with
+log-likelihood of the oracle's actions at every visited state. The loop is ``fusiongym.agents.imitation.Imitation``, the one ``fusiongym train --algo dagger`` runs (this script
+adds the test-split evaluations with facts zeroed along the way). The policy is the SB3 PPO ``MultiInputPolicy`` with
 the ``FusionExtractor`` that ``fusiongym train --algo ppo --policy fusion`` builds (``training/configs/ppo.yml``'s
 ``fusion`` and ``train_env_kwargs``, overridable with ``--hp``), so the saved agent (``--out``, safetensors) loads
 with ``load_agent`` and evaluates like any other. Every ``--eval-every`` updates it prints one JSON line with
@@ -27,12 +28,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import fusiongym  # noqa: E402,F401
 from fusiongym.agents import make_agent  # noqa: E402
 from fusiongym.agents.checkpoint import save_agent  # noqa: E402
+from fusiongym.agents.imitation import Imitation  # noqa: E402
 from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
 from fusiongym.training.config import build_run_config  # noqa: E402
@@ -56,7 +57,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
 
     config = build_run_config(args.env, "ppo", "fusion", seed=args.seed, overrides=args.hp)
     venv = FusionSB3VecEnv(args.env, num_envs=args.envs, seed=args.seed, split="train",
@@ -64,34 +64,22 @@ def main() -> None:
     fusion = FusionConfig.from_dict(config.fusion)
     model = make_agent("ppo", venv, policy="fusion", fusion=fusion, seed=args.seed,
                        policy_kwargs=config.policy_kwargs or None, device="cpu", **config.hyperparams)
-    policy = model.policy
-    optimizer = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=args.lr)
+    learner = Imitation(model, venv, expert=lambda: venv.native.oracle_actions(True), mix=args.mix,
+                        rollout=args.rollout, learning_rate=args.lr, seed=args.seed)
     print(json.dumps({"env": args.env, "seed": args.seed, "updates": args.updates, "envs": args.envs,
                       "rollout": args.rollout, "mix": args.mix, "lr": args.lr, "fusion": fusion.to_dict(),
                       "train_env_kwargs": config.training_env_kwargs}), flush=True)
-    obs = venv.reset()
     start = time.perf_counter()
-    for update in range(1, args.updates + 1):
-        seen, targets = [], []
-        for _ in range(args.rollout):
-            oracle = venv.native.oracle_actions(True)
-            seen.append({key: value.copy() for key, value in obs.items()})
-            targets.append(oracle)
-            own, _ = model.predict(obs, deterministic=False)
-            obs, *_ = venv.step(np.where(rng.random(args.envs) < args.mix, own, oracle))
-        batch, _ = policy.obs_to_tensor({key: np.concatenate([s[key] for s in seen]) for key in seen[0]})
-        _, log_prob, _ = policy.evaluate_actions(batch, torch.as_tensor(np.concatenate(targets)))
-        loss = -log_prob.mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if update % args.eval_every == 0 or update == args.updates:
-            print(json.dumps({
-                "update": update, "states": update * args.envs * args.rollout, "loss": round(loss.item(), 3),
-                "minutes": round((time.perf_counter() - start) / 60, 1),
-                "test": test_success(model, args.env, args.episodes, env_kwargs=config.env_kwargs),
-                "test_facts_zeroed": test_success(model, args.env, args.episodes, ("facts",), config.env_kwargs),
-            }), flush=True)
+    per_update = args.envs * args.rollout
+    for update in range(args.eval_every, args.updates + args.eval_every, args.eval_every):
+        update = min(update, args.updates)
+        learner.learn(update * per_update)
+        print(json.dumps({
+            "update": update, "states": update * per_update,
+            "minutes": round((time.perf_counter() - start) / 60, 1),
+            "test": test_success(model, args.env, args.episodes, env_kwargs=config.env_kwargs),
+            "test_facts_zeroed": test_success(model, args.env, args.episodes, ("facts",), config.env_kwargs),
+        }), flush=True)
     print(json.dumps({"update": args.updates, "test_instruction_zeroed": test_success(
         model, args.env, args.episodes, ("mission",), config.env_kwargs)}), flush=True)
     if args.out is not None:

@@ -41,6 +41,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from fusiongym.agents.imitation import Imitation
 from fusiongym.envs.multiagent import GuideFollowerBatch, KnowledgeSplitBatch, ScriptedSplitPair
 from fusiongym.envs.multiagent_registration import MULTIAGENT_REGISTRATIONS
 from fusiongym.envs.vocab import get_vocab
@@ -257,44 +258,18 @@ def model_policy(model: PPO, deterministic: bool) -> Policy:
     return lambda venv, obs: model.predict(obs, deterministic=deterministic)[0]
 
 
-def imitate(model: PPO, venv: ScriptedPartnerVecEnv, steps: int, seed: int, rollout: int = 64,
-            epochs: int = 2, batch_size: int = 256, keep: int = 8) -> int:
-    """DAgger from the env's script: roll out a mix of the policy and the script (the script's share falls from 1
-    to 0 over the first half of ``steps``), label every visited state with the script's move
+def imitate(model: PPO, venv: ScriptedPartnerVecEnv, steps: int, seed: int, **overrides: Any) -> int:
+    """DAgger from the env's script (``fusiongym.agents.imitation.Imitation``): the learner's share of actions rises
+    from 0 to 1 over the first half of ``steps``, every visited state is labelled with the script's move
     (:meth:`ScriptedPartnerVecEnv.scripted_moves`, which plans from the true state, so any state can be labelled),
-    and fit the policy's action distribution to the labels by cross-entropy on the last ``keep`` rollouts.
-    Only the policy head and the extractor learn; PPO trains the value head afterwards. Returns agent-steps used."""
-    policy, rng = model.policy, np.random.default_rng(seed)
-    obs, used = venv.reset(), 0
-    memory: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
-    while used < steps:
-        rollout_obs: list[dict[str, np.ndarray]] = []
-        labels: list[np.ndarray] = []
-        for _ in range(rollout):
-            label = venv.scripted_moves()
-            expert_share = max(0.0, 1.0 - used / max(steps / 2, 1))
-            own = model.predict(obs, deterministic=False)[0]
-            rollout_obs.append({k: v.copy() for k, v in obs.items()})
-            labels.append(label)
-            obs, *_ = venv.step(np.where(rng.random(venv.num_envs) < expert_share, label, own))
-            used += venv.num_envs
-        memory = (memory + [({k: np.concatenate([o[k] for o in rollout_obs]) for k in obs}, np.concatenate(labels))])[-keep:]
-        data = {k: np.concatenate([m[0][k] for m in memory]) for k in obs}
-        target = np.concatenate([m[1] for m in memory])
-        policy.set_training_mode(True)
-        for _ in range(epochs):
-            order = rng.permutation(len(target))
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                tensors, _ = policy.obs_to_tensor({k: v[idx] for k, v in data.items()})
-                log_prob = policy.get_distribution(tensors).log_prob(torch.as_tensor(target[idx]))
-                loss = -log_prob.mean()
-                policy.optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
-                policy.optimizer.step()
-        policy.set_training_mode(False)
-    return used
+    and the policy's action distribution is fitted to the labels by cross-entropy on the last 8 rollouts of 64
+    steps (2 epochs, minibatches of 256; ``overrides`` change these). PPO trains the value head afterwards. Returns
+    agent-steps used."""
+    settings = {"mix": 1.0, "mix_warmup": 0.5, "rollout": 64, "epochs": 2, "batch_size": 256, "keep": 8,
+                "learning_rate": model.lr_schedule(1.0), "max_grad_norm": 0.5, **overrides}
+    learner = Imitation(model, venv, expert=venv.scripted_moves, seed=seed, **settings)
+    learner.learn(steps)
+    return learner.num_timesteps
 
 
 # --- scratch mode: shared-parameter PPO, speaking and acting ------------------------------------------------
