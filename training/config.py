@@ -305,6 +305,14 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
     probe.validate()  # unknown env ids / algos are named before any file is read
     hyperparams, path = resolve_hyperparams(algo, policy, env_id, overrides, hyperparams_file)
     hyperparams = dict(hyperparams)
+    if init_from:  # the weights come with the architecture and the training recipe they were trained with
+        source = _source_run_settings(Path(init_from))
+        given = parse_overrides(overrides or [])
+        if policy == "fusion":
+            hyperparams["fusion"] = {**source.get("fusion", {}), **given.get("fusion", {})}
+        hyperparams["policy_kwargs"] = {**source.get("policy_kwargs", {}), **given.get("policy_kwargs", {})}
+        hyperparams["train_env_kwargs"] = {**source.get("train_env_kwargs", {}),
+                                           **given.get("train_env_kwargs", {})}
     total = timesteps if timesteps is not None else hyperparams.pop("n_timesteps", 100_000)
     hyperparams.pop("n_timesteps", None)
     n_envs = hyperparams.pop("n_envs", 1 if algo == "qlearning" else 16)
@@ -320,7 +328,19 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
         hyperparams_file=str(path), wandb=wandb, suite_version=fusiongym.__version__,
     )
     config.validate()
-    if config.init_from and not (Path(config.init_from) / "agent" / "config.json").is_file():
-        raise ConfigError(f"--init-from {config.init_from}: no trained agent there (agent/config.json is missing): "
-                          "pass a finished run folder made by `fusiongym train`")
     return config
+
+
+def _source_run_settings(run_dir: Path) -> dict[str, Any]:
+    """What ``--init-from RUN`` inherits from RUN's ``config.yaml``: its fusion settings, policy_kwargs and
+    train_env_kwargs (overrides given with --hp still win)."""
+    if not (run_dir / "agent" / "config.json").is_file():
+        raise ConfigError(f"--init-from {run_dir}: no trained agent there (agent/config.json is missing): pass a "
+                          "finished run folder made by `fusiongym train`")
+    try:
+        data = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"--init-from {run_dir}: its config.yaml cannot be read ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--init-from {run_dir}: its config.yaml is not a run config")
+    return {key: data.get(key) or {} for key in ("fusion", "policy_kwargs", "train_env_kwargs")}

@@ -197,8 +197,8 @@ class PeriodicEvaluation:
         self.last = state["num_timesteps"]
 
     def __call__(self, model: Any, num_timesteps: int, logger: Any, final: bool = False) -> None:
-        every = self.config.eval_every
-        if not every or (num_timesteps - self.last < every and not (final and num_timesteps > self.last)):
+        every = self.config.eval_every  # at every multiple of it, so a resumed run keeps the same schedule
+        if not every or (num_timesteps // every <= self.last // every and not (final and num_timesteps > self.last)):
             return
         from fusiongym.agents.checkpoint import save_agent
         from fusiongym.training.evaluation import SB3Policy, evaluate
