@@ -150,3 +150,26 @@ def test_bad_imitation_hyperparameters_name_the_fix(overrides: list[str], messag
     algo = "bc" if overrides == ["mix=0.5"] else "dagger"
     with pytest.raises(ConfigError, match=message):
         build_run_config("fusiongym/GoTo-v1", algo, "cnn", overrides=overrides)
+
+
+def test_value_warmup_holds_the_policy_while_the_value_head_learns(tmp_path: Path, monkeypatch) -> None:
+    from fusiongym.agents.checkpoint import load_agent
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.train import train
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    source = tmp_path / "bc"
+    train(build_run_config("fusiongym/GoTo-v1", "bc", "cnn", timesteps=320, overrides=["n_envs=8", "rollout=4"]),
+          source, progress=False)
+    tiny = ["n_envs=2", "n_steps=32", "batch_size=32", "n_epochs=1"]
+    held = build_run_config("fusiongym/GoTo-v1", "ppo", "cnn", timesteps=128, init_from=source,
+                            overrides=[*tiny, "value_warmup=1000"])
+    train(held, tmp_path / "held", progress=False)
+    before, after = load_agent(source / "agent").policy.state_dict(), load_agent(tmp_path / "held" / "agent").policy
+    for name, value in after.state_dict().items():
+        same = torch.equal(value, before[name])
+        assert same != name.startswith(("value_net", "mlp_extractor.value_net")), name  # only the value head moved
+    free = build_run_config("fusiongym/GoTo-v1", "ppo", "cnn", timesteps=128, init_from=source, overrides=tiny)
+    train(free, tmp_path / "free", progress=False)
+    moved = load_agent(tmp_path / "free" / "agent").policy.state_dict()
+    assert not torch.equal(moved["action_net.weight"], before["action_net.weight"])

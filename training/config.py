@@ -41,7 +41,7 @@ IMITATION_ALGOS = ("bc", "dagger")
 SB3_POLICIES = ("fusion", "cnn", "sb3_default")
 #: Keys every config entry may hold besides the algorithm's own keyword arguments.
 RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs", "train_env_kwargs", "eval_every",
-            "eval_episodes")
+            "eval_episodes", "value_warmup")
 #: Q-learning's keyword arguments (``fusiongym.agents.QLearningAgent``).
 QLEARNING_KEYS = ("alpha", "gamma", "epsilon")
 #: SB3 constructor arguments that ``fusiongym train`` sets itself.
@@ -186,6 +186,12 @@ def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, wh
         if key in ("learning_rate", "gamma", "alpha", "epsilon", "ent_coef", "clip_range") and not isinstance(
                 value, (int, float)):
             raise ConfigError(f"{key} must be a number in {where}, got {value!r}")
+    warmup = hyperparams.get("value_warmup", 0)
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+        raise ConfigError(f"value_warmup must be a non-negative int (steps) in {where}, got {warmup!r}")
+    if warmup and algo not in ("ppo", "recurrent_ppo"):
+        raise ConfigError(f"value_warmup trains only the value head of an actor-critic at first; --algo {algo} has "
+                          f"none: remove it in {where}")
     for key in ("eval_every", "eval_episodes"):
         value = hyperparams.get(key, 0 if key == "eval_every" else 100)
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "eval_every" else 1):
@@ -241,6 +247,7 @@ class RunConfig:
     suite_version: str = ""
     eval_every: int = 0  # steps between test-split evaluations during training (0: none)
     eval_episodes: int = 100  # episodes of each of those evaluations (the protocol's fixed test seeds)
+    value_warmup: int = 0  # PPO: steps during which only the value head learns (fine-tuning a policy from elsewhere)
     init_from: str = ""  # a run folder whose trained agent's weights start this run (PPO fine-tuning)
 
     def validate(self) -> None:
@@ -324,6 +331,7 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
         train_env_kwargs=hyperparams.pop("train_env_kwargs", {}) or {},
         eval_every=eval_every if eval_every is not None else hyperparams.pop("eval_every", 0),
         eval_episodes=hyperparams.pop("eval_episodes", 100), init_from=str(init_from or ""),
+        value_warmup=hyperparams.pop("value_warmup", 0),
         hyperparams={k: v for k, v in hyperparams.items() if k not in ("eval_every", "eval_episodes")},
         hyperparams_file=str(path), wandb=wandb, suite_version=fusiongym.__version__,
     )

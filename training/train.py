@@ -266,7 +266,29 @@ def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_
         def _on_training_end(self) -> None:
             self.bar.close()
 
-    return [CheckpointCallback(), ProgressBarCallback()]
+    class ValueWarmupCallback(BaseCallback):
+        """For the first ``value_warmup`` steps only the value head learns (the policy it was given, e.g. by
+        imitation, which trains no value head, is held still until the advantages mean something)."""
+
+        def _on_training_start(self) -> None:
+            self.frozen = [p for name, p in self.model.policy.named_parameters()
+                           if p.requires_grad and not name.startswith(("value_net", "mlp_extractor.value_net"))]
+            self._hold(self.num_timesteps < config.value_warmup)
+
+        def _hold(self, hold: bool) -> None:
+            for parameter in self.frozen:
+                parameter.requires_grad_(not hold)
+            self.holding = hold
+
+        def _on_rollout_start(self) -> None:
+            if self.holding and self.num_timesteps >= config.value_warmup:
+                self._hold(False)
+
+        def _on_step(self) -> bool:
+            return True
+
+    callbacks = [CheckpointCallback(), ProgressBarCallback()]
+    return callbacks + [ValueWarmupCallback()] if config.value_warmup else callbacks
 
 
 def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segment_start: float) -> None:
