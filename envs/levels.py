@@ -27,7 +27,7 @@ from fusiongym.envs.knowledge import (
 )
 from fusiongym.envs.language import SPLITS, GoToInstr, Instruction, ObjectDescription, PickupCategoryInstr
 from fusiongym.envs.ontology import Ontology, load_ontology
-from fusiongym.envs.planning import first_action_avoiding
+from fusiongym.envs.planning import HeadingPlan
 from fusiongym.envs.vocab import Vocabulary, get_vocab
 from fusiongym.envs.world import (
     DIR_YX,
@@ -73,6 +73,7 @@ class Episode:
     split: str
     guess_seed: int  # seeds the oracle's guesses, so they are reproducible
     shuffled_looks: bool = False  # whether kinds were drawn with per-episode appearances
+    oracle_memo: dict = field(default_factory=dict, repr=False, compare=False)  # what the oracle planned once
 
 
 def held_out_composition(shape_index: int, colour_index: int) -> bool:
@@ -385,7 +386,7 @@ class Level(ABC):
             passable[y, x] = False
         targets = {p for p, outcome in zip(positions, tables.face) if outcome == SUCCESS}
         forbidden = {p for p, outcome in zip(positions, tables.face) if outcome == FAILURE}
-        return first_action_avoiding(passable, (*agent, agent_dir), targets, forbidden) is not None
+        return HeadingPlan(passable, targets, forbidden).solvable_from(*agent, agent_dir)
 
     def _looks(self, rng: np.random.Generator, kinds: list) -> list[tuple[str, str]]:
         """(shape, colour) of each kind: the ontology's, or with ``shuffle_appearance`` a fresh distinct draw."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from fusiongym.envs.levels import Level, Subgoal
-from fusiongym.envs.planning import first_action_avoiding
+from fusiongym.envs.planning import HeadingPlan
 from fusiongym.envs.world import (
     DIR_YX,
     DONE,
@@ -55,14 +55,21 @@ def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: b
     if front in targets:
         return _FINAL_ACTION[subgoal.action]
     forbidden = {(int(cy), int(cx)) for cy, cx in np.argwhere((obj_at >= 0) & (batch.face[b].take(obj_at) == FAILURE))}
-    if forbidden:  # facing some objects fails (GoTo-v1): plan over (cell, heading) so that none is ever faced
+    if forbidden:  # facing some objects fails (GoTo-v1): step down the world's (cell, heading) distance field
         cells, objects = batch.cell[b], batch.obj_at[b]
-        passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
-        if carrying >= 0:
-            passable |= (cells == DOOR_LOCKED) & (batch.door_key[b] == carrying) & (objects < 0)
-        for slot in subgoal.walk_over:
-            passable |= (objects == slot) & (cells != WALL)
-        action = first_action_avoiding(passable, (y, x, d), targets, forbidden)
+        key = (int(carrying), tuple(sorted(targets)))
+        # made once per episode: the grid does not change in a GoTo-v1 episode (nothing is picked up or moved
+        # before it ends, and closed doors count as passable)
+        plan = episode.oracle_memo.get("heading_plan")
+        if plan is None or plan[0] != key:
+            passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
+            if carrying >= 0:
+                passable |= (cells == DOOR_LOCKED) & (batch.door_key[b] == carrying) & (objects < 0)
+            for slot in subgoal.walk_over:
+                passable |= (objects == slot) & (cells != WALL)
+            plan = (key, HeadingPlan(passable, targets, forbidden))
+            episode.oracle_memo["heading_plan"] = plan
+        action = plan[1].first_action(y, x, d)
         if action == FORWARD and cells[front] in (DOOR_CLOSED, DOOR_LOCKED):
             return TOGGLE
         return DONE if action is None else action
