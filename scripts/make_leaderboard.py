@@ -1,123 +1,217 @@
-"""Rebuild ``leaderboard/``: the baselines on the test split of every registered level.
+"""Build ``leaderboard/``: every agent on the test split of every registered level, resumably.
 
-For every env id in the registry (a new level is included the moment it is registered), in this order:
+For every env id in the registry (a new level is included the moment it is registered), on the test split's first
+``--episodes`` fixed seeds:
 
-    random          uniformly random actions (seed 0)                               no training
-    oracle          the env's oracle bot reading the facts (the upper bound)        no training
-    qlearning       tabular Q-learning (training/configs/qlearning.yml), --q-timesteps steps
-    ppo-cnn         PPO, vision-only CNN policy (training/configs/ppo.yml), --ppo-timesteps steps
-    ppo-fusion      PPO, the default fusion policy (training/configs/ppo.yml), --ppo-timesteps steps
+    random           uniformly random actions                                          no training
+    oracle           the env's oracle bot reading the facts (the upper bound)           no training
+    blind-oracle     the same bot planning without the facts (what ignoring them wins)  no training
+    qlearning        tabular Q-learning (training/configs/qlearning.yml)
+    ppo-cnn          PPO, vision-only policy (training/configs/ppo.yml)
+    ppo-fusion       PPO, the fusion policy (training/configs/ppo.yml)
+    dagger-fusion    DAgger of the reading oracle into the fusion policy (training/configs/dagger.yml)
+    dagger-ppo-fusion  PPO fine-tuning of dagger-fusion (--init-from; training/configs/ppo.yml + --finetune-hp)
 
-each evaluated with the protocol (fixed test seeds, --episodes episodes, 95% bootstrap intervals) and submitted to
-``leaderboard/leaderboard.sqlite``; then ``leaderboard.md``, ``.csv`` and ``.html`` are exported. Training seeds are
-``--seed``. A learned baseline whose training would overrun ``--budget-minutes`` is not trained, and
-``leaderboard/README.md`` lists it as "not trained within budget" — no number is ever made up.
+learned agents once per training seed (``--seeds``, named ``<agent>-s<seed>``); then, for the best learned agent of
+each level, the same agent with its facts, its instruction and its image zeroed (``fusiongym eval --ablate``),
+submitted as rows of their own (the ``ablated`` column). Everything goes to ``leaderboard/leaderboard.sqlite``, and
+``leaderboard.md``, ``.csv`` and ``.html`` are exported from it.
 
-    python scripts/make_leaderboard.py                       # the committed table (about 30 min on 2 cores)
-    python scripts/make_leaderboard.py --ppo-timesteps 2000 --q-timesteps 2000 --out /tmp/lb   # a quick look
+The script is resumable and can be run in parts: a job whose row is already in the database is skipped, a run
+folder that was interrupted is resumed (``fusiongym train --resume``), so ``--levels``, ``--agents`` and ``--seeds``
+select parts of the matrix and a later call adds the rest::
+
+    python scripts/make_leaderboard.py --agents random oracle blind-oracle dagger-fusion --seeds 0
+    python scripts/make_leaderboard.py --levels fusiongym/Fetch-v0 --seeds 1 2
+    python scripts/make_leaderboard.py --ablations-only          # ablation rows of each level's best agent
+    python scripts/make_leaderboard.py --out /tmp/lb --runs /tmp/lb-runs --agents dagger-fusion \\
+        --levels fusiongym/GoTo-v1 --timesteps dagger-fusion=20000        # a quick look
+
+Budgets default to each algorithm's YAML ``n_timesteps``; ``--timesteps AGENT=N`` overrides one.
+``leaderboard/README.md`` is rewritten with the budgets, the seeds, the machine and the wall time of every job
+(kept in ``leaderboard/jobs.jsonl``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from fusiongym.envs import env_ids
 from fusiongym.training.config import build_run_config
 from fusiongym.training.evaluation import evaluate
 from fusiongym.training.leaderboard import Leaderboard, export
 from fusiongym.training.runs import builtin_policy, evaluate_run, submission_from_eval, submission_from_run
-from fusiongym.training.train import train
+from fusiongym.training.train import read_state, train
 
 import fusiongym
 
 REPO = Path(__file__).resolve().parent.parent
-LEARNED = (("qlearning", "qlearning", "tabular"), ("ppo-cnn", "ppo", "cnn"), ("ppo-fusion", "ppo", "fusion"))
+REFERENCES = ("random", "oracle", "blind-oracle")
+#: learned agent -> (algorithm, policy)
+LEARNED = {
+    "qlearning": ("qlearning", "tabular"),
+    "ppo-cnn": ("ppo", "cnn"),
+    "ppo-fusion": ("ppo", "fusion"),
+    "dagger-fusion": ("dagger", "fusion"),
+    "dagger-ppo-fusion": ("ppo", "fusion"),
+}
+ABLATIONS = ("facts", "mission", "image")
+#: PPO fine-tuning of an imitation policy: a smaller step and no entropy bonus, so that the reading it was taught
+#: is not washed out while the value head (which imitation does not train) catches up.
+FINETUNE_HP = ["learning_rate=0.0001", "ent_coef=0.0"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--out", type=Path, default=REPO / "leaderboard", help="output folder (default leaderboard/)")
-    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "leaderboard-baselines",
-                        help="where the baselines' run folders go")
-    parser.add_argument("--episodes", type=int, default=100, help="test episodes per level (default 100)")
-    parser.add_argument("--q-timesteps", type=int, default=10_000)
-    parser.add_argument("--ppo-timesteps", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0, help="training seed of the learned baselines")
-    parser.add_argument("--budget-minutes", type=float, default=30.0, help="skip learned baselines past this")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "leaderboard",
+                        help="where the learned agents' run folders go")
+    parser.add_argument("--levels", nargs="+", default=None, help="env ids (default: every registered one)")
+    parser.add_argument("--agents", nargs="+", default=[*REFERENCES, *LEARNED],
+                        choices=[*REFERENCES, *LEARNED], help="agents (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument("--episodes", type=int, default=100, help="test episodes per row (default 100)")
+    parser.add_argument("--timesteps", nargs="*", default=[], metavar="AGENT=N", help="budget overrides")
+    parser.add_argument("--finetune-hp", nargs="*", default=FINETUNE_HP, help="PPO overrides of dagger-ppo-fusion")
+    parser.add_argument("--no-ablations", action="store_true", help="skip the ablation rows")
+    parser.add_argument("--ablations-only", action="store_true", help="only the ablation rows")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
     started = time.time()
-    for stale in ("leaderboard.sqlite", "leaderboard.sqlite-wal", "leaderboard.sqlite-shm"):
-        (args.out / stale).unlink(missing_ok=True)
-    shutil.rmtree(args.runs, ignore_errors=True)
+    levels = args.levels or sorted(env_ids(), key=lambda i: ("-v0" in i and "GoTo" in i, "Large" in i))
+    budgets = {name: int(n) for name, _, n in (item.partition("=") for item in args.timesteps)}
+    args.out.mkdir(parents=True, exist_ok=True)
     board = Leaderboard(args.out / "leaderboard.sqlite")
-    skipped: list[str] = []
-    steps_per_second: dict[str, float] = {}
+    log = args.out / "jobs.jsonl"
 
-    levels = env_ids()
-    for env_id in levels:  # the references first: they are cheap and always complete
-        for name in ("random", "oracle"):
-            result = evaluate(builtin_policy(name, args.seed), env_id, split="test", episodes=args.episodes)
-            board.submit(submission_from_eval(result.to_dict(with_episodes=True), agent=name, algo=name,
-                                              policy=name))
-            print(f"{name:>10} {env_id}: success {result.success_rate}", flush=True)
+    def have(env_id: str, agent: str, ablated: str = "") -> bool:
+        return any(r["agent"] == agent and (r.get("ablated") or "") == ablated and r["episodes"] == args.episodes
+                   for r in board.submissions(env_id=env_id, split="test"))
 
-    # Learned baselines: Q-learning everywhere (cheap), then PPO level by level, one-room levels first, so that
-    # whatever the budget allows is a complete comparison on the levels it covers.
-    plan = [(agent, algo, policy, env_id) for env_id in levels for agent, algo, policy in LEARNED[:1]]
-    plan += [(agent, algo, policy, env_id) for env_id in sorted(levels, key=lambda i: "Large" in i)
-             for agent, algo, policy in LEARNED[1:]]
-    for agent, algo, policy, env_id in plan:
-        budget = args.q_timesteps if algo == "qlearning" else args.ppo_timesteps
-        elapsed = time.time() - started
-        rate = steps_per_second.get(agent)
-        estimate = budget / rate if rate else 0.0
-        if elapsed + estimate > args.budget_minutes * 60:
-            skipped.append(f"{agent} on {env_id}: not trained within budget (~{estimate / 60:.0f} min needed at "
-                           f"{rate or 0:.0f} steps/s; {elapsed / 60:.0f} of {args.budget_minutes:.0f} min used)")
-            print(skipped[-1], flush=True)
-            continue
-        config = build_run_config(env_id, algo, policy, seed=args.seed, timesteps=budget, checkpoint_every=budget)
-        run_dir = args.runs / f"{env_id.split('/')[-1]}-{agent}"
-        result = train(config, run_dir, threads=args.threads)
-        steps_per_second[agent] = result.num_timesteps / max(result.wall_time_s, 1e-9)
-        evaluation = evaluate_run(run_dir, split="test", episodes=args.episodes)
-        board.submit(submission_from_run(run_dir, split="test", name=agent))
-        print(f"{agent:>10} {env_id}: success {evaluation.success_rate} "
-              f"({result.num_timesteps} steps, {result.wall_time_s:.0f} s)", flush=True)
+    def record(job: dict[str, Any]) -> None:
+        with open(log, "a") as handle:
+            handle.write(json.dumps(job) + "\n")
+        print(json.dumps(job), flush=True)
+
+    if not args.ablations_only:
+        for env_id in levels:  # the references first: cheap, and what every learned row is read against
+            for name in (a for a in args.agents if a in REFERENCES):
+                if have(env_id, name):
+                    continue
+                result = evaluate(builtin_policy(name, 0), env_id, split="test", episodes=args.episodes,
+                                  progress=False)
+                board.submit(submission_from_eval(result.to_dict(with_episodes=True), agent=name, algo=name,
+                                                  policy=name))
+                record({"env": env_id, "agent": name, "success": result.success_rate.value})
+        # learned agents, seed by seed, level by level: each pass over the levels is a complete comparison
+        for seed in args.seeds:
+            for env_id in levels:
+                for agent in (a for a in args.agents if a in LEARNED):
+                    train_and_submit(board, agent, env_id, seed, args, budgets, have, record)
+
+    if not args.no_ablations:
+        for env_id in levels:
+            best = best_learned(board, env_id, args.episodes)
+            if best is None:
+                continue
+            for key in ABLATIONS:
+                if have(env_id, best["agent"], key):
+                    continue
+                run_dir = Path(best["run"])
+                result = evaluate_run(run_dir, split="test", episodes=args.episodes, progress=False, ablate=[key])
+                board.submit(submission_from_run(run_dir, split="test", name=best["agent"], ablate=[key]))
+                record({"env": env_id, "agent": best["agent"], "ablated": key, "success": result.success_rate.value})
 
     rows = board.submissions(split="test")
     export(rows, args.out, title=f"fusiongym {fusiongym.__version__} baselines (test split)")
-    minutes = (time.time() - started) / 60
-    notes = [
-        "# The baselines", "",
-        "Produced by `python scripts/make_leaderboard.py` (rerun it to rebuild every file here):", "",
-        f"- levels: every registered id ({', '.join(levels)}), test split, the first {args.episodes} fixed test "
-        "seeds of `training/seeds.py`; 95% percentile-bootstrap intervals over episodes; IQM across levels with a "
-        "stratified bootstrap.",
-        f"- budgets: tabular Q-learning {args.q_timesteps:,} steps, PPO-CNN and PPO-fusion {args.ppo_timesteps:,} "
-        f"steps per level (hyperparameters: `training/configs/qlearning.yml`, `training/configs/ppo.yml`), training seed {args.seed}; "
-        "PPO agents sample their actions at evaluation (seeded), Q-learning acts greedily.",
-        f"- machine: {platform.processor() or platform.machine()}, torch threads {args.threads}; total "
-        f"{minutes:.0f} min; fusiongym {fusiongym.__version__}, Python {sys.version.split()[0]}.",
-        "- tabular Q-learning keys its table by a digest of the whole observation, so on the test split it meets "
-        "only states it never saw and breaks every tie at random with a generator seeded like the random agent's: "
-        "its test numbers equal the random agent's. That is the result, not a copy.",
-        "", "Files: `leaderboard.md` (tables), `leaderboard.csv` (every field), `leaderboard.html` (sortable table, "
-        "bar chart), `leaderboard.sqlite` (the database: `fusiongym leaderboard show --db leaderboard/leaderboard.sqlite`).",
-        "",
-    ]
-    if skipped:
-        notes += ["## Not trained within budget", "", *[f"- {line}" for line in skipped], ""]
-    (args.out / "README.md").write_text("\n".join(notes))
-    print(f"wrote {args.out} in {minutes:.1f} min" + (f"; {len(skipped)} learned baselines skipped" if skipped else ""))
+    write_readme(args, levels, budgets, started)
+    print(f"wrote {args.out} in {(time.time() - started) / 60:.1f} min")
     return 0
+
+
+def train_and_submit(board: Leaderboard, agent: str, env_id: str, seed: int, args: argparse.Namespace,
+                     budgets: dict[str, int], have: Any, record: Any) -> None:
+    """Train (or resume) one learned agent, evaluate it with the protocol and submit it, unless it is there."""
+    name = f"{agent}-s{seed}"
+    if have(env_id, name):
+        return
+    algo, policy = LEARNED[agent]
+    overrides, init_from = [], None
+    if agent == "dagger-ppo-fusion":
+        init_from = args.runs / f"{env_id.split('/')[-1]}-dagger-fusion-s{seed}"
+        if not (init_from / "agent").is_dir():
+            record({"env": env_id, "agent": name, "skipped": "no finished dagger-fusion run to start from"})
+            return
+        overrides = list(args.finetune_hp)
+    run_dir = args.runs / f"{env_id.split('/')[-1]}-{name}"
+    job_start = time.time()
+    if (run_dir / "state.json").is_file():
+        if read_state(run_dir).get("status") != "finished":
+            train(None, run_dir, resume=True, progress=False, threads=args.threads)
+    else:
+        config = build_run_config(env_id, algo, policy, seed=seed, timesteps=budgets.get(agent), overrides=overrides,
+                                  init_from=init_from)
+        train(config, run_dir, progress=False, threads=args.threads)
+    result = evaluate_run(run_dir, split="test", episodes=args.episodes, progress=False)
+    board.submit(submission_from_run(run_dir, split="test", name=name))
+    state = read_state(run_dir)
+    record({"env": env_id, "agent": name, "success": result.success_rate.value, "steps": state["num_timesteps"],
+            "train_minutes": round(state.get("wall_time_s", 0.0) / 60, 1),
+            "job_minutes": round((time.time() - job_start) / 60, 1)})
+
+
+def best_learned(board: Leaderboard, env_id: str, episodes: int) -> dict[str, Any] | None:
+    """The level's learned row with the highest test success (mean return breaks ties), among unablated rows."""
+    rows = [r for r in board.submissions(env_id=env_id, split="test")
+            if r["algo"] not in REFERENCES and not r.get("ablated") and r["episodes"] == episodes and r.get("run")]
+    return max(rows, key=lambda r: (r["success_rate"], r["mean_return"]), default=None)
+
+
+def write_readme(args: argparse.Namespace, levels: list[str], budgets: dict[str, int], started: float) -> None:
+    jobs = [json.loads(line) for line in (args.out / "jobs.jsonl").read_text().splitlines() if line.strip()]
+    trained = [j for j in jobs if "train_minutes" in j]
+    lines = [
+        "# The baselines", "",
+        "Built by `python scripts/make_leaderboard.py` (resumable: it skips rows already in `leaderboard.sqlite` and "
+        "resumes interrupted runs, so it can be run in parts; see its docstring). Every row is the test split, the "
+        f"first {args.episodes} fixed test seeds of `training/seeds.py`, with 95% percentile-bootstrap intervals over "
+        "episodes; learned agents sample their actions (seeded), Q-learning acts greedily; the IQM across levels "
+        "uses a stratified bootstrap and only unablated protocol rows.", "",
+        "- agents: random, oracle, blind-oracle (the oracle planning without the facts), qlearning, ppo-cnn, "
+        "ppo-fusion, dagger-fusion (DAgger of the reading oracle, `training/configs/dagger.yml`), dagger-ppo-fusion "
+        f"(PPO from dagger-fusion's weights with `{' '.join(args.finetune_hp)}`); `-sN` is the training seed.",
+        "- budgets: each algorithm's `n_timesteps` in `training/configs/<algo>.yml`"
+        + (f", overridden: {budgets}" if budgets else "") + "; the steps each run took are in `jobs.jsonl`.",
+        "- ablation rows (`ablated` column): the best learned agent of each level evaluated with its facts, its "
+        "instruction (mission) or its image zeroed.",
+        f"- machine: {platform.processor() or platform.machine()}, torch threads {args.threads}; "
+        f"fusiongym {fusiongym.__version__}, Python {sys.version.split()[0]}.",
+        f"- wall time: {sum(j.get('job_minutes', 0) for j in jobs):.0f} min of training and evaluation in "
+        f"{len(trained)} learned runs so far (per job in `jobs.jsonl`).", "",
+        "Files: `leaderboard.md` (tables), `leaderboard.csv` (every field), `leaderboard.html` (sortable table, bar "
+        "chart), `leaderboard.sqlite` (the database: `fusiongym leaderboard show --db leaderboard/leaderboard.sqlite`), "
+        "`jobs.jsonl` (one line per job: success, steps, minutes).", "",
+    ]
+    missing = []
+    board = Leaderboard(args.out / "leaderboard.sqlite")
+    for env_id in levels:
+        names = {r["agent"] for r in board.submissions(env_id=env_id, split="test") if not r.get("ablated")}
+        absent = [f"{a}-s{s}" for a in LEARNED for s in (0, 1, 2) if f"{a}-s{s}" not in names]
+        absent += [a for a in REFERENCES if a not in names]
+        if absent:
+            missing.append(f"- {env_id}: {', '.join(absent)}")
+    if missing:
+        lines += ["## Not built yet", "", "These rows of the full matrix are not in the database yet (run the script "
+                  "again to add them):", "", *missing, ""]
+    (args.out / "README.md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":
