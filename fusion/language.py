@@ -9,10 +9,16 @@ Three pieces:
   bytes), so a frozen backbone runs once per distinct instruction / fact set, not once per step.
 * :class:`LanguageBackbone` wraps the model (encoder, decoder, or the encoder side of an encoder-decoder),
   frozen, LoRA-adapted through ``peft`` or fully fine-tuned, and returns pooled and per-token outputs.
+
+A frozen backbone loaded from a pretrained source is part of the policy's definition, not of what it learned: its
+``state_dict`` holds ``source_sha256`` (the sha256 of its weights as loaded) in place of the weights, so checkpoints
+(fusiongym's ``policy.safetensors``, SB3's zip) name it instead of copying it, and loading one checks that the
+source still holds those weights (see :meth:`LanguageBackbone.saved_by_reference`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -28,6 +34,8 @@ from fusiongym.fusion.config import PACKAGED_MINILM, FusionConfig, FusionConfigE
 
 #: The word between two verbalised facts ("apple is a fruit . banana is a fruit").
 FACT_SEPARATOR = "."
+#: State-dict key (under the backbone's prefix) that stands for the weights of a backbone saved by reference.
+SOURCE_SHA256_KEY = "source_sha256"
 
 
 class VocabularyLike(Protocol):
@@ -292,7 +300,7 @@ class LanguageBackbone(nn.Module):
 
     def __init__(self, model: nn.Module, tokenizer: Any | None, vocab: VocabularyLike, mode: str = "frozen",
                  use_cache: bool = True, cache_size: int = 65536, max_tokens: int = 256,
-                 lora: dict[str, Any] | None = None, pretrained: bool = False) -> None:
+                 lora: dict[str, Any] | None = None, pretrained: bool = False, source: str | None = None) -> None:
         super().__init__()
         if mode not in ("frozen", "lora", "full"):
             raise FusionConfigError(f"unknown language_mode {mode!r}: choose one of frozen, lora, full")
@@ -314,6 +322,13 @@ class LanguageBackbone(nn.Module):
         self.backbone_calls = 0  # forward passes through the model (cache misses when frozen)
         if mode == "frozen":
             self.model.eval()
+        #: where the pretrained weights came from (the ``language`` value), None when built from a config
+        self.source = source if pretrained else None
+        #: sha256 of the weights as loaded from the source (frozen pretrained backbones only)
+        self.source_sha256 = self.weights_sha256() if mode == "frozen" and self.source is not None else None
+        self._absent_at: set[str] = set()
+        self.register_state_dict_post_hook(_replace_weights_by_reference)
+        self.register_load_state_dict_post_hook(_allow_weights_by_reference)
 
     @classmethod
     def from_config(cls, config: FusionConfig, vocab: VocabularyLike) -> LanguageBackbone:
@@ -323,7 +338,48 @@ class LanguageBackbone(nn.Module):
                     target_modules=config.lora_target_modules)
         return cls(model, tokenizer, vocab, mode=config.language_mode, use_cache=config.text_cache,
                    cache_size=config.text_cache_size, max_tokens=config.max_text_tokens, lora=lora,
-                   pretrained=pretrained)
+                   pretrained=pretrained, source=config.language if pretrained else None)
+
+    # --- saving by reference ---------------------------------------------------------------------------------
+    def weights_sha256(self) -> str:
+        """sha256 (hex) of the model's weights: every state-dict entry's name, dtype, shape and bytes, by name."""
+        digest = hashlib.sha256()
+        weights = self.model.state_dict()
+        for name in sorted(weights):
+            tensor = weights[name].detach().to("cpu").contiguous()
+            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        return digest.hexdigest()
+
+    def saved_by_reference(self) -> bool:
+        """Whether ``state_dict`` names this backbone (``source_sha256``) instead of copying its weights: it is
+        frozen, was loaded from a pretrained source, and still holds the weights it was loaded with. LoRA and full
+        fine-tuning change the weights, so those backbones are always copied."""
+        return self.source_sha256 is not None and self.weights_sha256() == self.source_sha256
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
+        saved = state_dict.pop(prefix + SOURCE_SHA256_KEY, None)
+        has_weights = any(k.startswith(prefix + "model.") for k in state_dict)
+        if saved is not None:
+            saved_hash = bytes(saved.to("cpu", torch.uint8).tolist()).hex()
+            if self.source_sha256 is None:
+                error_msgs.append(
+                    f"{prefix}{SOURCE_SHA256_KEY}: the weights name a frozen pretrained language backbone (sha256 "
+                    f"{saved_hash}), but this policy's backbone is {self.mode!r} and "
+                    f"{'pretrained' if self.pretrained else 'built from a config'}: build the policy with the "
+                    "fusion config it was saved with")
+            elif saved_hash != (actual := self.weights_sha256()):
+                error_msgs.append(
+                    f"{prefix}{SOURCE_SHA256_KEY}: the language backbone loaded from {self.source!r} (sha256 "
+                    f"{actual}) is not the one these weights were trained with (sha256 {saved_hash}): "
+                    "install the version of that model (or of the package that ships it) the agent was trained "
+                    "with, or set fusion.language to a folder holding those weights")
+        if not has_weights and self.source_sha256 is not None:
+            self._absent_at.add(prefix)  # the source's weights stay: see _allow_weights_by_reference
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     @staticmethod
     def _add_lora(model: nn.Module, lora: dict[str, Any]) -> nn.Module:
@@ -437,3 +493,25 @@ class LanguageBackbone(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+
+def _replace_weights_by_reference(module: LanguageBackbone, state_dict: dict[str, Any], prefix: str,
+                                  local_metadata: dict[str, Any]) -> None:
+    """State-dict hook: a frozen backbone that still holds its source's weights is written as their sha256."""
+    if not module.saved_by_reference():
+        return
+    for key in [k for k in state_dict if k.startswith(prefix + "model.")]:
+        del state_dict[key]
+    assert module.source_sha256 is not None
+    state_dict[prefix + SOURCE_SHA256_KEY] = torch.tensor(list(bytes.fromhex(module.source_sha256)),
+                                                          dtype=torch.uint8)
+
+
+def _allow_weights_by_reference(module: LanguageBackbone, incompatible_keys: Any) -> None:
+    """Load-state-dict hook: a frozen pretrained backbone whose weights a state dict leaves out entirely keeps the
+    ones it was loaded with (checked against ``source_sha256`` when the state dict gives it); a state dict that holds
+    only some of them is still reported."""
+    for prefix in module._absent_at:
+        incompatible_keys.missing_keys[:] = [k for k in incompatible_keys.missing_keys
+                                             if not k.startswith(prefix + "model.")]
+    module._absent_at.clear()

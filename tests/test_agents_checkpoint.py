@@ -207,3 +207,167 @@ def test_load_onto_a_vec_env_of_several_envs_then_predict_and_learn(algo: str, k
     assert actions.shape == (4,)
     loaded.learn(64)
     assert loaded.num_timesteps >= 64
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Frozen pretrained backbones are saved by reference (their source and a sha256), not by copy
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _save_tiny_pretrained(folder: Path, seed: int = 0) -> Path:
+    """A tiny BERT with the MiniLM tokenizer saved like a downloaded model: ``language=<folder>`` loads it with
+    ``from_pretrained`` (a pretrained source, as the packaged MiniLM is) in a fraction of the time."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from fusiongym.fusion.language import resolve_source
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_source("minilm")[0], local_files_only=True)
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(AutoConfig.for_model(**{**TINY_BERT, "vocab_size": len(tokenizer)}))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _save_tiny_pretrained(tmp_path_factory.mktemp("tiny-pretrained"))
+
+
+def _pretrained_fusion(source: Path, mode: str = "frozen") -> FusionConfig:
+    return FusionConfig(**{**TINY_FUSION.to_dict(), "language_config": None, "tokenizer": None,
+                           "language": str(source), "language_mode": mode})
+
+
+def _backbone_keys(keys: Any) -> list[str]:
+    return [k for k in keys if ".language.model." in k]
+
+
+def _ppo(fusion: FusionConfig, env: gym.Env) -> Any:
+    model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1)
+    model.learn(32)
+    return model
+
+
+def test_a_frozen_pretrained_backbone_is_saved_by_reference(pretrained: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    env = gym.make("fusiongym/Fetch-v0")
+    model = _ppo(_pretrained_fusion(pretrained), env)
+    folder = save_agent(model, tmp_path / "agent")
+    tensors = load_file(str(folder / "policy.safetensors"))
+    assert not _backbone_keys(tensors), "the frozen backbone's weights were copied into policy.safetensors"
+    config = json.loads((folder / "config.json").read_text())
+    [reference] = config["frozen_weights"]
+    backbone = model.policy.features_extractor.language
+    assert reference["module"] == "features_extractor.language" and reference["source"] == str(pretrained)
+    assert reference["sha256"] == backbone.weights_sha256() and len(reference["sha256"]) == 64
+    assert reference["parameters"] == sum(p.numel() for p in backbone.model.parameters())
+    loaded = load_agent(folder, env=env)
+    obs = _observations(env)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+    # re-saved by reference again, with the same hash
+    again = json.loads((save_agent(loaded, tmp_path / "again") / "config.json").read_text())
+    assert again["frozen_weights"] == config["frozen_weights"]
+
+
+def test_a_source_whose_weights_changed_is_refused_naming_the_fix(pretrained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    source = tmp_path / "model"
+    shutil.copytree(pretrained, source)
+    env = gym.make("fusiongym/GoTo-v0")
+    folder = save_agent(_ppo(_pretrained_fusion(source), env), tmp_path / "agent")
+    _save_tiny_pretrained(source, seed=1)  # another model under the same name
+    with pytest.raises(CheckpointError, match=r"sha256.*(same weights|install)") as err:
+        load_agent(folder)
+    assert str(source) in str(err.value)
+
+
+def test_agents_saved_with_the_backbone_copied_still_load(pretrained: Path, tmp_path: Path) -> None:
+    """Agents saved before by-reference saving hold every weight; they load from the file, whatever the source
+    holds now."""
+    import shutil
+
+    source = tmp_path / "model"
+    shutil.copytree(pretrained, source)
+    env = gym.make("fusiongym/Fetch-v0")
+    model = _ppo(_pretrained_fusion(source), env)
+    folder = save_agent(model, tmp_path / "agent")
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("frozen_weights")
+    config["format_version"] = 1
+    (folder / "config.json").write_text(json.dumps(config))
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(folder / "policy.safetensors"))
+    tensors = {k: v for k, v in tensors.items() if not k.endswith(".source_sha256")}
+    full = {f"features_extractor.language.model.{k}": v.clone()
+            for k, v in model.policy.features_extractor.language.model.state_dict().items()}
+    save_file({**tensors, **full}, str(folder / "policy.safetensors"), metadata={"format": "fusiongym-agent"})
+    _save_tiny_pretrained(source, seed=1)  # the file's copy is what counts
+    loaded = load_agent(folder, env=env)
+    obs = _observations(env)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+
+
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_trained_backbones_are_saved_by_copy(mode: str, pretrained: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    env = gym.make("fusiongym/GoTo-v0")
+    model = _ppo(_pretrained_fusion(pretrained, mode), env)
+    folder = save_agent(model, tmp_path / "agent")
+    assert _backbone_keys(load_file(str(folder / "policy.safetensors")))
+    assert not json.loads((folder / "config.json").read_text()).get("frozen_weights")
+    loaded = load_agent(folder, env=env)
+    obs = _observations(env)
+    for agent in (model, loaded):
+        agent.policy.set_training_mode(False)  # a trained backbone samples dropout in training mode
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+
+
+def test_strict_loaders_and_sb3_zips_accept_weights_saved_by_reference(pretrained: Path, tmp_path: Path) -> None:
+    """Imitation's resume and ``--init-from`` load policy.safetensors with ``load_model(strict=True)``; SB3's zip
+    loads with ``load_state_dict(strict=True)``: both take a file without the frozen backbone."""
+    from safetensors.torch import load_model
+
+    env = gym.make("fusiongym/Fetch-v0")
+    model = _ppo(_pretrained_fusion(pretrained), env)
+    folder = save_agent(model, tmp_path / "agent")
+    fresh = make_agent("ppo", env, fusion=_pretrained_fusion(pretrained), seed=1, n_steps=32, batch_size=16)
+    load_model(fresh.policy, str(folder / "policy.safetensors"), strict=True)
+    obs = _observations(env)
+    assert torch.equal(_distribution(model, obs), _distribution(fresh, obs))
+    model.save(tmp_path / "model.zip")
+    loaded = load_sb3_zip(tmp_path / "model.zip", "ppo", trust_remote_pickle=True)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+
+
+def test_the_default_fusion_agent_folder_holds_only_its_trained_weights(tmp_path: Path) -> None:
+    """The default PPO fusion agent: 0.76 M trained parameters beside the 22.7 M of the frozen MiniLM (93.9 MB when
+    it was copied into policy.safetensors)."""
+    env = gym.make("fusiongym/GoTo-v1")
+    model = make_agent("ppo", env, seed=0, n_steps=16, batch_size=16)
+    folder = save_agent(model, tmp_path / "agent")
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    assert size < 5_000_000, f"agent/ holds {size} bytes"
+    assert json.loads((folder / "config.json").read_text())["frozen_weights"][0]["source"] == "minilm"
+    loaded = load_agent(folder, env=env)
+    obs = _observations(env, 3)
+    assert torch.equal(_distribution(model, obs), _distribution(loaded, obs))
+
+
+def test_strict_loaders_refuse_weights_saved_with_another_source(pretrained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from safetensors.torch import load_model
+
+    source = tmp_path / "model"
+    shutil.copytree(pretrained, source)
+    env = gym.make("fusiongym/GoTo-v0")
+    folder = save_agent(_ppo(_pretrained_fusion(source), env), tmp_path / "agent")
+    _save_tiny_pretrained(source, seed=1)
+    fresh = make_agent("ppo", env, fusion=_pretrained_fusion(source), seed=0, n_steps=32, batch_size=16)
+    with pytest.raises(RuntimeError, match="not the one these weights were trained with"):
+        load_model(fresh.policy, str(folder / "policy.safetensors"), strict=True)

@@ -255,3 +255,29 @@ def test_packaged_minilm_bridge_matches_its_tokenizer(minilm: LanguageBackbone) 
     vocab = suite_vocab()
     for row in _random_rows(vocab, 50, seed=1):
         assert minilm.bridge.mission_ids(row) == minilm.bridge.tokenizer(vocab.decode(row))["input_ids"]
+
+
+def test_a_frozen_pretrained_backbone_is_named_not_copied_in_its_state_dict(minilm: LanguageBackbone) -> None:
+    state = minilm.state_dict()
+    assert list(state) == ["source_sha256"] and minilm.source == "minilm"
+    assert bytes(state["source_sha256"].tolist()).hex() == minilm.source_sha256 == minilm.weights_sha256()
+    weight = next(minilm.model.parameters())
+    before = weight.data[0, 0].item()
+    try:  # weights that no longer are the source's are copied, never named
+        weight.data[0, 0] += 1.0
+        assert not minilm.saved_by_reference() and "source_sha256" not in minilm.state_dict()
+        assert len(minilm.state_dict()) == len(minilm.model.state_dict())
+    finally:
+        weight.data[0, 0] = before
+    assert minilm.saved_by_reference()
+    built = LanguageBackbone.from_config(FusionConfig(language_config=TINY_LANGUAGE_CONFIGS["bert"]), suite_vocab())
+    assert built.source is None and not built.saved_by_reference() and "source_sha256" not in built.state_dict()
+
+
+def test_a_state_dict_with_part_of_a_named_backbone_is_still_incomplete(minilm: LanguageBackbone) -> None:
+    full = {f"model.{k}": v for k, v in minilm.model.state_dict().items()}
+    assert not minilm.load_state_dict(full).missing_keys  # a copy of the weights loads as before
+    assert not minilm.load_state_dict(minilm.state_dict()).missing_keys  # so does the reference
+    part = dict(list(full.items())[:5])
+    missing = minilm.load_state_dict(part, strict=False).missing_keys
+    assert len(missing) == len(full) - 5
