@@ -144,9 +144,11 @@ def test_training_commands_give_clear_errors(tmp_path: Path, args: list[str], me
 def test_demo_with_a_tiny_budget_ends_with_the_leaderboard(tmp_path: Path) -> None:
     """The main job end to end, with the fusion policy (safetensors save and load included)."""
     db = tmp_path / "board.sqlite"
-    out = fusiongym_home(tmp_path, "demo", "--policy", "fusion", "--timesteps", "128", "--episodes", "10", "--db",
-                         str(db), "--no-progress", *TINY_PPO)
+    out = fusiongym_home(tmp_path, "demo", "--timesteps", "128", "--episodes", "10", "--db", str(db),
+                         "--no-progress", "--hp", "n_envs=8", "--hp", "rollout=4")
     assert out.returncode == 0, out.stderr[-3000:]
-    board = out.stdout[out.stdout.index("[5/5]"):]
-    assert "→ demo-GoTo-v0-ppo-fusion-s0-" in board and "random" in board and "oracle" in board
+    assert "instruction zeroed" in out.stdout and "mission zeroed" in out.stdout
+    board = out.stdout[out.stdout.index("[6/6]"):]
+    assert "→ demo-GoTo-v1-dagger-fusion-s0-" in board and "random" in board and "oracle" in board
+    assert "(no mission)" in board
     assert list((tmp_path / "runs").glob("demo-*/episodes-test.gif"))
