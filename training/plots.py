@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-CURVES = (("rollout/success_rate", "training success rate"), ("rollout/ep_rew_mean", "mean episode return"))
+#: (axis label, [(logged key, legend)]): success on the training worlds and, with eval_every, on the test split
+CURVES = (("success rate", [("rollout/success_rate", "training worlds"), ("eval/success_rate", "test split")]),
+          ("mean episode return", [("rollout/ep_rew_mean", "training worlds"), ("eval/mean_return", "test split")]))
 
 
 def read_progress(run_dir: Path) -> list[dict[str, float]]:
@@ -32,13 +34,16 @@ def plot_learning_curve(run_dir: Path, out: Path | None = None) -> Path | None:
         return None
     out = out or Path(run_dir) / "learning_curve.png"
     figure, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.5))
-    for axis, (key, label) in zip(axes, CURVES):
-        points = [(r["time/total_timesteps"], r[key]) for r in rows if key in r]
-        if points:
-            axis.plot(*zip(*points), marker=".")
+    for axis, (label, series) in zip(axes, CURVES):
+        for key, legend in series:
+            points = [(r["time/total_timesteps"], r[key]) for r in rows if key in r]
+            if points:
+                axis.plot(*zip(*points), marker="o" if key.startswith("eval/") else ".", label=legend)
         axis.set_xlabel("environment steps")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
     axes[0].set_ylim(-0.02, 1.02)
     figure.suptitle(Path(run_dir).name, fontsize=9)
     figure.tight_layout()

@@ -209,6 +209,7 @@ class PeriodicEvaluation:
         success = result.success_rate.value
         logger.record("eval/success_rate", success)
         logger.record("eval/mean_return", result.mean_return.value)
+        logger.record("time/total_timesteps", int(num_timesteps))
         record = {"num_timesteps": int(num_timesteps), "split": "test", "episodes": result.episodes,
                   "success_rate": success, "success_low": result.success_rate.low,
                   "success_high": result.success_rate.high, "mean_return": result.mean_return.value}
