@@ -26,7 +26,7 @@ from fusiongym.training.config import ALGOS
 #: agent is the fusion policy (tile CNN + frozen packaged MiniLM with its cache + the reading knowledge encoder +
 #: FiLM) taught by DAgger.
 DEMO_ENV = "fusiongym/GoTo-v1"  # the level where only reading the instruction wins (GoTo-v0 was won by search)
-DEMO_ALGO = "dagger"  # imitation of the oracle: PPO from reward alone does not learn GoTo-v1 in minutes
+DEMO_ALGO = "dagger"  # imitation of the oracle reading the instruction (BabyAI's baseline)
 DEMO_POLICY = "fusion"
 DEMO_TIMESTEPS = 512_000
 
