@@ -55,3 +55,16 @@ def test_an_empty_hyperparameter_file_is_named(tmp_path: Path, capsys) -> None:
     empty.write_text("")
     assert main([*BASE, "--hyperparams", str(empty), "--run-dir", str(tmp_path / "run")]) == 2
     assert "is empty" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_an_unavailable_device_is_named_before_anything_is_written(tmp_path: Path) -> None:
+    import torch
+    from fusiongym.training.config import ConfigError, build_run_config
+    from fusiongym.training.train import train
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    config = build_run_config("fusiongym/GoTo-v1", "ppo", "cnn", timesteps=64)
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        train(config, tmp_path / "run", progress=False, device="cuda")
+    assert not (tmp_path / "run").exists()

@@ -385,11 +385,15 @@ class TrainResult:
 
 
 def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progress: bool = True,
-          threads: int = 1, trust_pickle: bool = False) -> TrainResult:
-    """Train ``config`` into ``run_dir`` (or, with ``resume=True``, continue the run there to its total budget)."""
+          threads: int = 1, trust_pickle: bool = False, device: str = "cpu") -> TrainResult:
+    """Train ``config`` into ``run_dir`` (or, with ``resume=True``, continue the run there to its total budget).
+
+    ``device``: where the policy runs (``"cpu"``, ``"cuda"``, ``"auto"``); not part of the run, so a resumed run
+    takes the one given now."""
     import torch
 
     torch.set_num_threads(threads)
+    device = check_device(device)
     run_dir = Path(run_dir)
 
     # 1. What to run: a new config, or the run folder's own.
@@ -413,9 +417,9 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     if config.algo == "qlearning":
         learner = build_qlearning(config, run_dir, state)
     elif config.algo in IMITATION_ALGOS:
-        learner = build_imitation(config, run_dir, state)
+        learner = build_imitation(config, run_dir, state, device)
     else:
-        learner = build_sb3(config, run_dir, state, trust_pickle)
+        learner = build_sb3(config, run_dir, state, trust_pickle, device)
 
     # 3. The run folder: a new one gets config.yaml and state.json; every (re)start opens a log segment.
     if not resume:
@@ -462,7 +466,22 @@ def _training_env(config: RunConfig, done: int) -> Any:
         raise ConfigError(f"env_kwargs / train_env_kwargs do not fit {config.env_id}: {err}") from None
 
 
-def _new_model(config: RunConfig, env: Any, algo: str) -> Any:
+def check_device(device: str) -> str:
+    """``device`` if torch can use it here, else a ConfigError naming what is available."""
+    import torch
+
+    try:
+        resolved = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                                "cpu" if device == "auto" else device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"--device {device!r} is not a torch device ({err}): use cpu, cuda, cuda:N or auto") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA device here (torch {torch.__version__}); use "
+                          "--device cpu")
+    return str(resolved)
+
+
+def _new_model(config: RunConfig, env: Any, algo: str, device: str = "cpu") -> Any:
     """The SB3 model a new run starts from (``config.init_from``: with that run's trained weights)."""
     from fusiongym.agents.factory import make_agent
     from fusiongym.fusion.config import FusionConfig, FusionConfigError
@@ -471,7 +490,7 @@ def _new_model(config: RunConfig, env: Any, algo: str) -> Any:
     try:
         fusion = FusionConfig.from_dict(config.fusion) if config.policy == "fusion" else None
         model = make_agent(algo, env, policy=config.policy, fusion=fusion, seed=config.seed,
-                           policy_kwargs=config.policy_kwargs or None, device="cpu", **hyperparams)
+                           policy_kwargs=config.policy_kwargs or None, device=device, **hyperparams)
     except (FusionConfigError, OSError) as err:
         raise ConfigError(f"the {config.policy} policy cannot be built: {err}") from None
     except (TypeError, ValueError, AssertionError) as err:  # SB3 checks its arguments with asserts
@@ -496,7 +515,8 @@ def start_from_run(model: Any, other_run: Path) -> None:
                           "use the same --policy and fusion settings as that run") from None
 
 
-def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pickle: bool = False) -> Any:
+def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pickle: bool = False,
+              device: str = "cpu") -> Any:
     """PPO / DQN / RecurrentPPO through ``fusiongym.agents.make_agent`` on the native batch (or its checkpoint)."""
     from fusiongym.agents.factory import algorithm_class
     from stable_baselines3.common.vec_env import VecMonitor
@@ -508,12 +528,12 @@ def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pic
                   if "replay_buffer" in state else None)
     env = VecMonitor(_training_env(config, done))  # VecMonitor: episode returns / lengths for the logger
     if not done:
-        model = _new_model(config, env, config.algo)
+        model = _new_model(config, env, config.algo, device)
         state["agent_spec"] = model.fusiongym_spec
         state["parameters"] = count_parameters(model)
         return model
     try:
-        model = algorithm_class(config.algo).load(str(checkpoint), env=env, device="cpu")
+        model = algorithm_class(config.algo).load(str(checkpoint), env=env, device=device)
     except Exception as err:  # noqa: BLE001  (whatever a foreign or damaged zip raises)
         raise RunFolderError(f"{checkpoint} cannot be loaded ({type(err).__name__}: {err}); start a new run") from None
     _check_architecture(model, config, env, checkpoint)
@@ -556,7 +576,7 @@ def learn_sb3(model: Any, config: RunConfig, run_dir: Path, state: dict[str, Any
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any]) -> Any:
+def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any], device: str = "cpu") -> Any:
     """The :class:`~fusiongym.agents.imitation.Imitation` learner of a run: PPO's policy (so the agent evaluates,
     records and fine-tunes like a PPO agent), the oracle reading the facts as the expert."""
     from fusiongym.agents.checkpoint import CheckpointError
@@ -564,7 +584,7 @@ def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any]) -> 
 
     done = state["num_timesteps"]
     env = _training_env(config, done)
-    model = _new_model(config, env, "ppo")
+    model = _new_model(config, env, "ppo", device)
     kwargs = dict(config.hyperparams)
     if config.algo == "bc":
         kwargs["mix"] = 0.0
