@@ -152,3 +152,90 @@ def test_demo_with_a_tiny_budget_ends_with_the_leaderboard(tmp_path: Path) -> No
     assert "→ demo-GoTo-v1-dagger-fusion-s0-" in board and "random" in board and "oracle" in board
     assert "(no mission)" in board
     assert list((tmp_path / "runs").glob("demo-*/episodes-test.gif"))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Consistency across commands: --no-progress, --device, multi-agent ids, resuming a finished run
+# ------------------------------------------------------------------------------------------------------------------
+
+TINY_FUSION_RUN = ["--env", "fusiongym/GoTo-v1", "--algo", "ppo", "--policy", "fusion", "--timesteps", "64",
+                   "--hp", "n_envs=2", "--hp", "n_steps=32", "--hp", "batch_size=64", "--hp", "n_epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def fusion_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A finished run of the default fusion policy (the packaged MiniLM: transformers draws a bar loading it)."""
+    tmp = tmp_path_factory.mktemp("fusion-run")
+    out = fusiongym_home(tmp, "train", *TINY_FUSION_RUN, "--run-dir", str(tmp / "run"), "--no-progress")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return tmp / "run", out
+
+
+def _progress_bars(stderr: str) -> list[str]:
+    import re
+
+    return [line for line in re.split(r"[\r\n]", stderr)
+            if "Loading weights" in line or re.search(r"\d+%\|", line) or re.search(r"(it|episode)/s\]", line)]
+
+
+def test_envs_lists_the_multiagent_ids_marked_as_such() -> None:
+    from fusiongym.envs.multiagent_registration import multiagent_env_ids
+
+    out = fusiongym("envs")
+    assert out.returncode == 0
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith("fusiongym/")}
+    for env_id in multiagent_env_ids():
+        assert env_id in lines and "multi-agent" in lines[env_id], out.stdout
+    assert "pettingzoo.make" in out.stdout
+    assert not any("multi-agent" in lines[env_id] for env_id in __import__("fusiongym.envs").envs.env_ids())
+
+
+def test_no_progress_silences_every_bar_of_train_eval_and_record(
+        fusion_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run, trained = fusion_run
+    assert _progress_bars(trained.stderr) == [], trained.stderr[-2000:]
+    tmp = run.parent
+    for args in (["eval", str(run), "--episodes", "5"],
+                 ["record", str(run), "--episodes", "1", "--out", str(tmp / "run.gif")],
+                 ["eval", "--agent", "random", "--env", "fusiongym/GoTo-v1", "--episodes", "5"],
+                 ["record", "--agent", "random", "--env", "fusiongym/GoTo-v1", "--episodes", "1", "--out",
+                  str(tmp / "random.gif")]):
+        out = fusiongym_home(tmp, *args, "--no-progress")
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert _progress_bars(out.stderr) == [], (args, out.stderr[-2000:])
+    shown = fusiongym_home(tmp, "eval", str(run), "--episodes", "5")  # without it, the bars are drawn
+    assert any("evaluating" in line for line in _progress_bars(shown.stderr)), shown.stderr[-2000:]
+
+
+def test_resuming_a_finished_run_says_only_that(fusion_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run, _ = fusion_run
+    out = fusiongym_home(run.parent, "train", "--resume", str(run))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines() == [f"{run} already finished its budget of 64 steps; nothing to resume"]
+    assert "Traceback" not in out.stderr and _progress_bars(out.stderr) == []
+
+
+def test_eval_and_record_run_on_the_device_asked_for(fusion_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    import json
+
+    import torch
+
+    run, _ = fusion_run
+    tmp = run.parent
+    out = fusiongym_home(tmp, "eval", str(run), "--episodes", "5", "--device", "cpu", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["episodes"] == 5
+    out = fusiongym_home(tmp, "record", str(run), "--episodes", "1", "--device", "auto", "--out", str(tmp / "a.gif"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    out = fusiongym_home(tmp, "eval", str(run), "--episodes", "5", "--device", "gpu")
+    assert out.returncode == 2 and "'gpu' is not a torch device" in out.stderr and "Traceback" not in out.stderr, \
+        out.stderr
+    if torch.cuda.is_available():
+        return
+    for command in (["eval", str(run), "--episodes", "5"], ["record", str(run), "--episodes", "1"],
+                    ["train", *TINY_FUSION_RUN, "--run-dir", str(tmp / "gpu-run")]):
+        out = fusiongym_home(tmp, *command, "--device", "cuda")
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+        assert "error: --device cuda: torch sees no CUDA device" in out.stderr and "--device cpu" in out.stderr, \
+            out.stderr
+    assert not (tmp / "gpu-run").exists()

@@ -71,9 +71,19 @@ def _leaderboard(args: argparse.Namespace):
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    width = max(len(r.id) for r in REGISTRATIONS)
+    try:  # the PettingZoo ids, registered by `import fusiongym` where PettingZoo is installed
+        from fusiongym.envs.multiagent_registration import MULTIAGENT_REGISTRATIONS
+    except ImportError:
+        MULTIAGENT_REGISTRATIONS = ()
+    width = max(len(r.id) for r in (*REGISTRATIONS, *MULTIAGENT_REGISTRATIONS))
     for reg in REGISTRATIONS:
         print(f"{reg.id:{width}}  {reg.description}")
+    if MULTIAGENT_REGISTRATIONS:
+        print('\nmulti-agent (PettingZoo: pettingzoo.make("parallel" | "aec", id) after `import fusiongym`):')
+        for reg in MULTIAGENT_REGISTRATIONS:
+            print(f"{reg.id:{width}}  multi-agent: {reg.description}")
+    else:
+        print('\nmulti-agent ids (GuideFollower, KnowledgeSplit) need PettingZoo: pip install "fusiongym[multiagent]"')
     return 0
 
 
@@ -82,8 +92,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fusiongym.training.train import default_run_name, train
 
     if args.resume:
+        finished = _finished(Path(args.resume))
         result = train(None, Path(args.resume), resume=True, progress=not args.no_progress, threads=args.threads,
-                       trust_pickle=args.trust_pickle)
+                       trust_pickle=args.trust_pickle, device=args.device)
+        if finished:
+            return 0  # train() said that the run had already finished its budget: nothing was trained
     else:
         if not args.env or not args.algo:
             raise CommandError("train needs --env and --algo (or --resume RUN); see `fusiongym train --help`")
@@ -95,9 +108,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   eval_every=args.eval_every, init_from=args.init_from)
         run_dir = Path(args.run_dir) if args.run_dir else Path(args.runs_dir) / default_run_name(config)
         print(f"run folder: {run_dir}", flush=True)
-        result = train(config, run_dir, progress=not args.no_progress, threads=args.threads)
+        result = train(config, run_dir, progress=not args.no_progress, threads=args.threads, device=args.device)
     print(f"trained {result.num_timesteps} steps in {result.wall_time_s:.0f} s -> {result.run_dir}", flush=True)
     return 0
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether a run folder's state says it finished its budget (False when it cannot be read: train says why)."""
+    from fusiongym.training.train import RunFolderError, read_state
+
+    try:
+        return read_state(run_dir).get("status") == "finished"
+    except RunFolderError:
+        return False
 
 
 def _print_eval(result, label: str) -> None:
@@ -116,15 +139,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.run:
         result = evaluate_run(Path(args.run), split=args.split, episodes=args.episodes,
-                              trust_pickle=args.trust_pickle, progress=not args.json,
-                              deterministic=args.deterministic, ablate=args.ablate)
+                              trust_pickle=args.trust_pickle, progress=not (args.json or args.no_progress),
+                              deterministic=args.deterministic, ablate=args.ablate, device=args.device)
         label = Path(args.run).name
     else:
         if not args.agent or not args.env:
             raise CommandError("eval needs a RUN folder, or --agent and --env; see `fusiongym eval --help`")
         _check_env_id(args.env)
         result = evaluate(builtin_policy(args.agent, args.seed), args.env, split=args.split, episodes=args.episodes,
-                          progress=not args.json, ablate=args.ablate)
+                          progress=not (args.json or args.no_progress), ablate=args.ablate)
         label = args.agent
         if args.out:
             write_eval(result, Path(args.out))
@@ -140,7 +163,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from fusiongym.training.runs import builtin_policy, load_run_policy
 
     if args.run:
-        policy, config = load_run_policy(Path(args.run), trust_pickle=args.trust_pickle)
+        policy, config = load_run_policy(Path(args.run), trust_pickle=args.trust_pickle, device=args.device)
         env_id, who, env_kwargs = config.env_id, Path(args.run).name, config.env_kwargs
         out = Path(args.out) if args.out else Path(args.run) / f"episodes-{args.split}.gif"
     else:
@@ -149,7 +172,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         policy, who, env_kwargs = builtin_policy(args.agent or "oracle", args.seed), args.agent or "oracle", {}
         out = Path(args.out or "fusiongym_episodes.gif")
     stats = record_episodes(env_id, policy, out, episodes=args.episodes, seed=args.seed, split=args.split,
-                            **env_kwargs)
+                            progress=not args.no_progress, **env_kwargs)
     print(f"wrote {out}: {args.episodes} episodes of {who} on {env_id} ({args.split} split), "
           f"success {stats['success_rate']:.0%}, mean length {stats['mean_length']:.1f} steps")
     return 0
@@ -270,6 +293,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (transformers' own included)")
+
+
+def _add_device(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        help=f"where {what}: cpu (the default), auto (a GPU when torch sees one), cuda or cuda:N; a "
+                             "device this machine lacks is an error")
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, help="leaderboard database (default: $FUSIONGYM_HOME/leaderboard.sqlite,"
                         " FUSIONGYM_HOME defaulting to ~/.fusiongym)")
@@ -320,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "otherwise)")
     train.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
     train.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip this run did not write")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_device(train, "the policy trains (not part of the run: a resumed run takes the one given now)")
+    _add_progress(train)
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser(
@@ -343,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="zero these observation keys before the agent sees them (e.g. --ablate facts: what "
                                "reading the facts is worth); written to eval-<split>-no-<key>.json")
     evaluate.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip the run did not write")
+    _add_device(evaluate, "a run's agent runs (built-in agents need none)")
+    _add_progress(evaluate)
     evaluate.set_defaults(handler=cmd_eval)
 
     record = commands.add_parser(
@@ -358,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--seed", type=int, default=0, help="first episode seed")
     record.add_argument("--out", help="GIF path (default: RUN/episodes-<split>.gif or fusiongym_episodes.gif)")
     record.add_argument("--trust-pickle", action="store_true", help="open a checkpoint.zip the run did not write")
+    _add_device(record, "a run's agent runs (built-in agents need none)")
+    _add_progress(record)
     record.set_defaults(handler=cmd_record)
 
     board = commands.add_parser("leaderboard", help="submit to, show, export or recover the leaderboard database",
@@ -424,6 +462,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def silence_progress_bars() -> None:
+    """``--no-progress``: no bars from transformers and huggingface_hub either (transformers draws "Loading weights"
+    while it reads a backbone). Set before they are imported, and on them if they already are."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     from fusiongym.training.config import ConfigError
     from fusiongym.training.evaluation import DiskFullError
@@ -431,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     from fusiongym.training.train import RunFolderError
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "no_progress", False):
+        silence_progress_bars()
     try:
         return args.handler(args)
     except (CommandError, ConfigError, RunFolderError, SubmissionError, DiskFullError) as err:

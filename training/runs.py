@@ -26,6 +26,7 @@ from fusiongym.training.train import (
     AGENT_FOLDER,
     QTABLE_CHECKPOINT,
     RunFolderError,
+    check_device,
     load_qtable,
     read_run_config,
     read_state,
@@ -48,13 +49,16 @@ def builtin_policy(name: str, seed: int = 0) -> BatchPolicy:
 
 
 def load_run_policy(run_dir: Path, trust_pickle: bool = False, deterministic: bool = False,
-                    seed: int = 0) -> tuple[BatchPolicy, RunConfig]:
+                    seed: int = 0, device: str = "cpu") -> tuple[BatchPolicy, RunConfig]:
     """The trained agent of a run folder (sampling its actions unless ``deterministic``; Q-learning is greedy).
 
     SB3 agents load from ``agent/`` (safetensors + JSON, no pickle); if that is missing, from the run's own
-    ``checkpoint.zip`` only when its sha256 is the one the run recorded (or ``trust_pickle``).
+    ``checkpoint.zip`` only when its sha256 is the one the run recorded (or ``trust_pickle``). ``device``: where the
+    agent runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``); one this machine lacks is a ConfigError that says so
+    (SB3 would quietly fall back to the CPU); a tabular agent ignores it.
     """
     run_dir = Path(run_dir)
+    device = check_device(device)
     config = read_run_config(run_dir)
     state = read_state(run_dir)
     if state.get("status") != "finished":
@@ -73,24 +77,26 @@ def load_run_policy(run_dir: Path, trust_pickle: bool = False, deterministic: bo
         from fusiongym.agents.checkpoint import CheckpointError, load_agent
 
         try:
-            return SB3Policy(load_agent(run_dir / AGENT_FOLDER, device="cpu"), deterministic, seed), config
+            return SB3Policy(load_agent(run_dir / AGENT_FOLDER, device=device), deterministic, seed), config
         except CheckpointError as err:
-            raise RunFolderError(f"{run_dir / AGENT_FOLDER} is corrupt: {err}") from None
+            raise RunFolderError(f"{run_dir / AGENT_FOLDER} cannot be loaded: {err}") from None
     from fusiongym.agents.factory import algorithm_class
 
     checkpoint = verified_checkpoint(run_dir, state, trust_pickle)
-    return SB3Policy(algorithm_class(config.algo).load(str(checkpoint), device="cpu"), deterministic, seed), config
+    return SB3Policy(algorithm_class(config.algo).load(str(checkpoint), device=device), deterministic, seed), config
 
 
 def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPISODES, trust_pickle: bool = False,
-                 progress: bool = True, deterministic: bool = False, ablate: Sequence[str] = ()) -> EvalResult:
+                 progress: bool = True, deterministic: bool = False, ablate: Sequence[str] = (),
+                 device: str = "cpu") -> EvalResult:
     """Evaluate a run's agent with the protocol and write ``eval-<split>.json`` / ``episodes-<split>.jsonl``
     (``ablate``: observation keys zeroed, written to ``eval-<split>-no-<key>.json``; other than the protocol's
-    ``DEFAULT_EPISODES`` episodes: ``eval-<split>-<n>ep.json``)."""
+    ``DEFAULT_EPISODES`` episodes: ``eval-<split>-<n>ep.json``). ``device``: where the agent runs (sampled actions
+    are seeded per device: a GPU draws other samples than the CPU, so compare evaluations made on one kind)."""
     import torch
 
     torch.set_num_threads(1)
-    policy, config = load_run_policy(run_dir, trust_pickle, deterministic)
+    policy, config = load_run_policy(run_dir, trust_pickle, deterministic, device=device)
     result = evaluate(policy, config.env_id, split=split, episodes=episodes, env_kwargs=config.env_kwargs,
                       progress=progress, ablate=ablate)
     # DQN's predict is epsilon-greedy with the loaded model's exploration rate, 0: greedy either way.
