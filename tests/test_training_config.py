@@ -69,10 +69,14 @@ def test_malformed_config_names_the_fix(tmp_path: Path, text: str, fix: str) -> 
 
 
 def test_fusion_settings_with_a_vision_only_policy_are_refused(tmp_path: Path) -> None:
+    """A file's fusion settings are for its fusion policy (dagger.yml's reading preset, say): other policies leave
+    them out; asking for them on the command line with another policy is an error."""
     path = tmp_path / "ppo.yml"
     path.write_text("default:\n  fusion: {fusion: film}\n")
+    hyperparams, _ = resolve_hyperparams("ppo", "cnn", "fusiongym/GoTo-v0", [], path)
+    assert "fusion" not in hyperparams
     with pytest.raises(ConfigError, match="--policy fusion only"):
-        resolve_hyperparams("ppo", "cnn", "fusiongym/GoTo-v0", [], path)
+        resolve_hyperparams("ppo", "cnn", "fusiongym/GoTo-v0", ["fusion.fusion=concat"], path)
 
 
 @pytest.mark.parametrize("override, fix", [("learning_rate", "is not key=value"), ("=3", "is not key=value")])
