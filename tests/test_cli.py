@@ -239,3 +239,25 @@ def test_eval_and_record_run_on_the_device_asked_for(fusion_run: tuple[Path, sub
         assert "error: --device cuda: torch sees no CUDA device" in out.stderr and "--device cpu" in out.stderr, \
             out.stderr
     assert not (tmp / "gpu-run").exists()
+
+
+def test_the_random_agent_plays_a_babyai_id_through_the_minigrid_wrapper(tmp_path: Path) -> None:
+    import json
+
+    out = fusiongym_home(tmp_path, "eval", "--agent", "random", "--env", "BabyAI-GoToLocal-v0", "--episodes", "5",
+                         "--json", "--no-progress")
+    assert out.returncode == 0, out.stderr[-2000:]
+    metrics = json.loads(out.stdout)
+    assert metrics["env_id"] == "fusiongym-wrapped/BabyAI-GoToLocal-v0" and metrics["episodes"] == 5
+    assert "every mission word is in the suite vocabulary" in out.stderr
+    out = fusiongym_home(tmp_path, "eval", "--agent", "random", "--env", "BabyAI-PickupLoc-v0", "--episodes", "20")
+    assert out.returncode == 0 and "as <unk>: " in out.stderr and "you" in out.stderr, out.stderr[-2000:]
+    gif = tmp_path / "babyai.gif"
+    out = fusiongym_home(tmp_path, "record", "--agent", "random", "--env", "BabyAI-GoToLocal-v0", "--episodes", "1",
+                         "--out", str(gif), "--no-progress")
+    assert out.returncode == 0 and gif.is_file(), out.stderr[-2000:]
+    for args, message in ((["--agent", "oracle", "--env", "BabyAI-GoToLocal-v0"], "use --agent random"),
+                          (["--agent", "random", "--env", "CartPole-v1"], "not a MiniGrid / BabyAI env"),
+                          (["--agent", "random", "--env", "BabyAI-Nope-v0"], "not a registered Gymnasium id")):
+        out = fusiongym_home(tmp_path, "eval", *args, "--episodes", "5")
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]

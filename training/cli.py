@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -38,6 +39,38 @@ class CommandError(Exception):
 def _check_env_id(env_id: str) -> None:
     if env_id not in gym.registry or not env_id.startswith("fusiongym/"):
         raise CommandError(f"unknown env id {env_id!r}; run `fusiongym envs` to list them ({', '.join(env_ids())})")
+
+
+def _builtin_env_id(env_id: str, agent: str) -> str:
+    """The id a built-in agent plays: a fusiongym id, or a MiniGrid / BabyAI id seen through
+    ``MiniGridFusionWrapper`` (``fusiongym-wrapped/<id>``; the random agent only: the oracles read fusiongym
+    worlds)."""
+    if env_id.startswith("fusiongym/"):
+        _check_env_id(env_id)
+        return env_id
+    from fusiongym.agents.minigrid import wrapped_env_id
+
+    try:
+        wrapped = wrapped_env_id(env_id)
+    except ValueError as err:
+        raise CommandError(f"unknown env id {env_id!r}: {err}; run `fusiongym envs` to list fusiongym's ids") from None
+    if agent != "random":
+        raise CommandError(f"--agent {agent} plays fusiongym levels only (it reads their worlds): on {env_id} use "
+                           "--agent random, or choose a fusiongym id (`fusiongym envs`)")
+    return wrapped
+
+
+def _note_wrapped(env_id: str, missions: list[str]) -> None:
+    """On stderr: what a MiniGrid / BabyAI id seen through the wrapper lacks (a split; words of the vocabulary)."""
+    from fusiongym.agents.minigrid import WRAPPED_NAMESPACE, lost_words
+
+    if not env_id.startswith(WRAPPED_NAMESPACE + "/"):
+        return
+    lost = lost_words(missions)
+    words = (f"mission words the suite vocabulary lacks reached the agent as <unk>: {', '.join(lost)}" if lost
+             else "every mission word is in the suite vocabulary")
+    print(f"note: {env_id} is a third-party env through MiniGridFusionWrapper: no held-out split (--split picks "
+          f"only the seed list); {words}", file=sys.stderr)
 
 
 def _int_at_least(minimum: int):
@@ -145,9 +178,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         if not args.agent or not args.env:
             raise CommandError("eval needs a RUN folder, or --agent and --env; see `fusiongym eval --help`")
-        _check_env_id(args.env)
-        result = evaluate(builtin_policy(args.agent, args.seed), args.env, split=args.split, episodes=args.episodes,
-                          progress=not (args.json or args.no_progress), ablate=args.ablate)
+        env_id = _builtin_env_id(args.env, args.agent)
+        with contextlib.redirect_stdout(sys.stderr):  # BabyAI's level generator prints to stdout; keep it for results
+            result = evaluate(builtin_policy(args.agent, args.seed), env_id, split=args.split,
+                              episodes=args.episodes, progress=not (args.json or args.no_progress), ablate=args.ablate)
+        _note_wrapped(env_id, [r["mission"] for r in result.per_episode])
         label = args.agent
         if args.out:
             write_eval(result, Path(args.out))
@@ -167,8 +202,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         env_id, who, env_kwargs = config.env_id, Path(args.run).name, config.env_kwargs
         out = Path(args.out) if args.out else Path(args.run) / f"episodes-{args.split}.gif"
     else:
-        env_id = args.env or "fusiongym/Fetch-v0"
-        _check_env_id(env_id)
+        env_id = _builtin_env_id(args.env or "fusiongym/Fetch-v0", args.agent or "oracle")
         policy, who, env_kwargs = builtin_policy(args.agent or "oracle", args.seed), args.agent or "oracle", {}
         out = Path(args.out or "fusiongym_episodes.gif")
     stats = record_episodes(env_id, policy, out, episodes=args.episodes, seed=args.seed, split=args.split,
@@ -363,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "seeds. Writes eval-<split>.json and episodes-<split>.jsonl into the run folder.")
     evaluate.add_argument("run", nargs="?", help="a run folder made by `fusiongym train`")
     evaluate.add_argument("--agent", choices=["oracle", "blind-oracle", "random"], help="a built-in agent instead")
-    evaluate.add_argument("--env", help="env id for --agent")
+    evaluate.add_argument("--env", help="env id for --agent: a fusiongym id, or with --agent random a MiniGrid / "
+                          "BabyAI id (e.g. BabyAI-GoToLocal-v0, seen through MiniGridFusionWrapper)")
     evaluate.add_argument("--split", choices=["train", "test"], default="test", help="which split's worlds and "
                           "fixed seeds (default test, the leaderboard's)")
     evaluate.add_argument("--episodes", type=_positive_int, default=100, help="episodes (default 100, the "
@@ -386,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a GIF of a run's agent (or a built-in agent) playing episodes, with the instruction "
                     "and the facts drawn beside the map.")
     record.add_argument("run", nargs="?", help="a run folder (default: a built-in --agent)")
-    record.add_argument("--env", help="env id for --agent (default fusiongym/Fetch-v0)")
+    record.add_argument("--env", help="env id for --agent (default fusiongym/Fetch-v0); with --agent random also a "
+                        "MiniGrid / BabyAI id (seen through MiniGridFusionWrapper)")
     record.add_argument("--agent", choices=["oracle", "blind-oracle", "random"],
                         help="who acts: the oracle reading the facts, the oracle without them, or random")
     record.add_argument("--episodes", type=_positive_int, default=3, help="episodes to record (default 3)")
