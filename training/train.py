@@ -478,6 +478,9 @@ def check_device(device: str) -> str:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: torch sees no CUDA device here (torch {torch.__version__}); use "
                           "--device cpu")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
+                          "cuda:0 … or --device cpu")
     return str(resolved)
 
 
