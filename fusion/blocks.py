@@ -37,6 +37,17 @@ def bounded_output(in_dim: int, features_dim: int) -> list[nn.Module]:
     return [nn.Linear(in_dim, features_dim), nn.LayerNorm(features_dim), nn.ReLU()]
 
 
+def silence_inputs_after(linear: nn.Linear, start: int, scale: float = 0.01) -> nn.Linear:
+    """Scale down (by ``scale``) the weights that read ``linear``'s inputs from column ``start`` on: the instruction
+    and knowledge paths start almost silent and grow in as learning finds them useful (not quite zero, so that their
+    encoders get a gradient from the first step). Left at a default init, those paths add a random projection of the
+    instruction to every feature, noise the policy must first learn to ignore: on a level that needs no language the
+    fusion policy then learned far slower than the vision-only one (docs/results.md)."""
+    with torch.no_grad():
+        linear.weight[:, start:] *= scale
+    return linear
+
+
 class ConcatFusion(nn.Module):
     """``MLP([readout(vision maps); language; knowledge])``, the readout keeping positions in the view."""
 
@@ -46,6 +57,12 @@ class ConcatFusion(nn.Module):
         self.readout = spatial_readout(vision_dim, grid, hidden_dim)
         self.net = nn.Sequential(nn.Linear(hidden_dim + language_dim + knowledge_dim, hidden_dim), nn.ReLU(),
                                  *bounded_output(hidden_dim, features_dim))
+        self.vision_columns = hidden_dim
+        self.restore_init()
+
+    def restore_init(self) -> None:
+        """The instruction and knowledge columns start almost silent (rerun after SB3's re-initialisation)."""
+        silence_inputs_after(self.net[0], self.vision_columns)
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:
@@ -69,7 +86,11 @@ class _FiLMLayer(nn.Module):
         else:
             self.mix = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
         self.film = nn.Linear(cond_dim, 2 * channels)
-        nn.init.zeros_(self.film.weight)  # starts as the identity modulation (scale 1, shift 0)
+        self.restore_init()
+
+    def restore_init(self) -> None:
+        """Start as the identity modulation (scale 1, shift 0); rerun after SB3's orthogonal re-initialisation."""
+        nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
@@ -107,6 +128,12 @@ class FiLMFusion(nn.Module):
         self.goal = nn.Linear(hidden_dim, goal_maps * vision_dim) if goal_maps else None
         self.readout = spatial_readout(vision_dim + goal_maps, grid, hidden_dim)
         self.out = nn.Sequential(*bounded_output(2 * hidden_dim, features_dim))
+        self.vision_columns = hidden_dim
+        self.restore_init()
+
+    def restore_init(self) -> None:
+        """The condition's own copy into the features starts almost silent (its FiLM layers restore themselves)."""
+        silence_inputs_after(self.out[0], self.vision_columns)
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:
@@ -147,7 +174,13 @@ class CrossAttentionFusion(nn.Module):
         self.ff = nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.ReLU(), nn.Linear(2 * hidden_dim, hidden_dim))
         self.readout = spatial_readout(hidden_dim * num_patches, 1, hidden_dim)  # over the flattened patch tokens
         self.out = nn.Sequential(*bounded_output(hidden_dim + language_dim + knowledge_dim, features_dim))
+        self.vision_columns = hidden_dim
+        self.restore_init()
         self.last_attention: torch.Tensor | None = None  # [B, patches, context] weights of the last call
+
+    def restore_init(self) -> None:
+        """The pooled instruction and knowledge columns start almost silent (rerun after SB3's re-initialisation)."""
+        silence_inputs_after(self.out[0], self.vision_columns)
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:

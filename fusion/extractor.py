@@ -154,6 +154,12 @@ class FusionExtractor(BaseFeaturesExtractor):
         for module in self.children():
             _apply_skipping_transformers(module, fn)
         fn(self)
+        if getattr(getattr(fn, "func", fn), "__name__", "") == "init_weights":
+            # SB3's orthogonal init also overwrote the deliberate inits of the fusion blocks (FiLM starting as the
+            # identity, the instruction and knowledge paths starting almost silent): put them back
+            for module in self.modules():
+                if module is not self and hasattr(module, "restore_init") and not _is_transformers_model(module):
+                    module.restore_init()
         return self
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -280,3 +280,25 @@ def test_goal_maps_mark_the_tiles_whose_vector_matches_the_conditioned_target() 
     match = seen[0][:, -1]
     assert seen[0].shape == (2, 5, 7, 7)
     assert divmod(int(match[0].argmax()), 7) == (1, 2) and divmod(int(match[1].argmax()), 7) == (5, 3)
+
+
+def test_the_deliberate_inits_survive_sb3s_orthogonal_reinitialisation() -> None:
+    """SB3's PPO re-initialises every Linear of a features extractor (ortho_init); FiLM must still start as the
+    identity and the instruction / knowledge paths almost silent (before the fix, SB3 overwrote both: on a level
+    that needs no language the fusion policy learned far slower than the vision-only one)."""
+    from fusiongym.agents import make_agent
+    from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
+    from fusiongym.fusion.blocks import CrossAttentionFusion, FiLMFusion
+
+    venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=2, seed=0)
+    for block, kind in (("film", FiLMFusion), ("cross_attention", CrossAttentionFusion)):
+        model = make_agent("ppo", venv, policy="fusion", fusion=FusionConfig(fusion=block, language_config=TINY_BERT), seed=0, device="cpu")
+        fusion = model.policy.features_extractor.fusion
+        assert isinstance(fusion, kind)
+        if block == "film":
+            assert all(float(layer.film.weight.abs().sum()) == 0.0 for layer in fusion.layers)
+        weight = fusion.out[0].weight.detach()
+        vision, rest = weight[:, :fusion.vision_columns].abs().mean(), weight[:, fusion.vision_columns:].abs().mean()
+        assert float(rest) < 0.05 * float(vision)
+        fusion.apply(lambda module: None)  # an ordinary apply leaves trained weights alone
+        assert torch.equal(fusion.out[0].weight.detach(), weight)
