@@ -127,7 +127,8 @@ def main() -> int:
                     continue
                 run_dir = Path(best["run"])
                 result = evaluate_run(run_dir, split="test", episodes=args.episodes, progress=False, ablate=[key])
-                board.submit(submission_from_run(run_dir, split="test", name=best["agent"], ablate=[key]))
+                board.submit(submission_from_run(run_dir, split="test", name=best["agent"], ablate=[key],
+                                                 episodes=args.episodes))
                 record({"env": env_id, "agent": best["agent"], "ablated": key, "success": result.success_rate.value})
 
     rows = board.submissions(split="test")
@@ -161,7 +162,7 @@ def train_and_submit(board: Leaderboard, agent: str, env_id: str, seed: int, arg
                                   init_from=init_from)
         train(config, run_dir, progress=False, threads=args.threads)
     result = evaluate_run(run_dir, split="test", episodes=args.episodes, progress=False)
-    board.submit(submission_from_run(run_dir, split="test", name=name))
+    board.submit(submission_from_run(run_dir, split="test", name=name, episodes=args.episodes))
     state = read_state(run_dir)
     record({"env": env_id, "agent": name, "success": result.success_rate.value, "steps": state["num_timesteps"],
             "train_minutes": round(state.get("wall_time_s", 0.0) / 60, 1),
