@@ -162,35 +162,37 @@ def test_corrupt_run_folders_give_clear_errors(tmp_path: Path, damage, message: 
         assert message in capsys.readouterr().err, command
 
 
-def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path) -> None:
-    """An off-policy run checkpoints its replay buffer (sha256 in state.json) and a resumed run learns on from it."""
+def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path, monkeypatch) -> None:
+    """An off-policy run checkpoints its replay buffer as a compressed .npz of arrays (no pickle; SB3's own
+    save_replay_buffer pickles the object) and a resumed run learns on from it."""
+    import numpy as np
+    from fusiongym.training import train as train_module
     from fusiongym.training.config import build_run_config
     from fusiongym.training.train import read_state, train
 
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     run_dir = tmp_path / "dqn"
-    config = build_run_config("fusiongym/GoTo-v0", "dqn", "cnn", timesteps=256, checkpoint_every=128,
+    config = build_run_config("fusiongym/GoTo-v1", "dqn", "cnn", timesteps=256, checkpoint_every=128,
                               overrides=["n_envs=2", "buffer_size=512", "learning_starts=64"])
     train(config, run_dir, progress=False)
     state = read_state(run_dir)
     assert state["replay_buffer"]["num_timesteps"] == state["num_timesteps"] >= 256
+    assert state["replay_buffer"]["file"].endswith(".npz") and not list(run_dir.glob("*.pkl"))
+    with np.load(run_dir / state["replay_buffer"]["file"], allow_pickle=False) as data:
+        assert data["observations.image"].shape[1:] == (2, 3, 56, 56)  # steps x envs x image (channels first)
     state["status"], state["num_timesteps"] = "running", 128  # as if killed: resume must reload the buffer
     (run_dir / "state.json").write_text(json.dumps(state))
-    from stable_baselines3 import DQN
-
     loaded: list[int] = []
-    original = DQN.load_replay_buffer
+    original = train_module.load_replay_buffer_arrays
 
-    def spy(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        original(self, path, *args, **kwargs)
-        loaded.append(self.replay_buffer.size())
+    def spy(buffer, path):  # type: ignore[no-untyped-def]
+        original(buffer, path)
+        loaded.append(buffer.size())
 
-    DQN.load_replay_buffer = spy
-    try:
-        train(None, run_dir, resume=True, progress=False)
-    finally:
-        DQN.load_replay_buffer = original
+    monkeypatch.setattr(train_module, "load_replay_buffer_arrays", spy)
+    train(None, run_dir, resume=True, progress=False)
     assert loaded and loaded[0] * config.n_envs >= 256  # size() counts steps of all n_envs together
-    with open(run_dir / state["replay_buffer"]["file"], "ab") as handle:
+    with open(run_dir / read_state(run_dir)["replay_buffer"]["file"], "ab") as handle:
         handle.write(b"tampered")
     state = read_state(run_dir)
     state["status"] = "running"
@@ -199,6 +201,12 @@ def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path) -> None:
 
     with pytest.raises(RunFolderError, match="not the replay buffer this run wrote"):
         train(None, run_dir, resume=True, progress=False)
+    without = build_run_config("fusiongym/GoTo-v1", "dqn", "cnn", timesteps=128, checkpoint_every=64,
+                               overrides=["n_envs=2", "buffer_size=512", "learning_starts=64",
+                                          "save_replay_buffer=false"])
+    train(without, tmp_path / "no-buffer", progress=False)
+    assert "replay_buffer" not in read_state(tmp_path / "no-buffer")
+    assert not list((tmp_path / "no-buffer").glob("replay_buffer*"))
 
 
 def test_a_full_disk_is_a_clear_error_that_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:

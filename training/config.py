@@ -41,7 +41,7 @@ IMITATION_ALGOS = ("bc", "dagger")
 SB3_POLICIES = ("fusion", "cnn", "sb3_default")
 #: Keys every config entry may hold besides the algorithm's own keyword arguments.
 RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs", "train_env_kwargs", "eval_every",
-            "eval_episodes", "value_warmup")
+            "eval_episodes", "value_warmup", "save_replay_buffer")
 #: Q-learning's keyword arguments (``fusiongym.agents.QLearningAgent``).
 QLEARNING_KEYS = ("alpha", "gamma", "epsilon")
 #: SB3 constructor arguments that ``fusiongym train`` sets itself.
@@ -186,6 +186,9 @@ def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, wh
         if key in ("learning_rate", "gamma", "alpha", "epsilon", "ent_coef", "clip_range") and not isinstance(
                 value, (int, float)):
             raise ConfigError(f"{key} must be a number in {where}, got {value!r}")
+    if not isinstance(hyperparams.get("save_replay_buffer", True), bool):
+        raise ConfigError(f"save_replay_buffer must be true or false in {where}, got "
+                          f"{hyperparams['save_replay_buffer']!r}")
     warmup = hyperparams.get("value_warmup", 0)
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise ConfigError(f"value_warmup must be a non-negative int (steps) in {where}, got {warmup!r}")
@@ -248,6 +251,7 @@ class RunConfig:
     eval_every: int = 0  # steps between test-split evaluations during training (0: none)
     eval_episodes: int = 100  # episodes of each of those evaluations (the protocol's fixed test seeds)
     value_warmup: int = 0  # PPO: steps during which only the value head learns (fine-tuning a policy from elsewhere)
+    save_replay_buffer: bool = True  # DQN: checkpoint the replay buffer (compressed .npz) so a resume learns on from it
     init_from: str = ""  # a run folder whose trained agent's weights start this run (PPO fine-tuning)
 
     def validate(self) -> None:
@@ -332,6 +336,7 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
         eval_every=eval_every if eval_every is not None else hyperparams.pop("eval_every", 0),
         eval_episodes=hyperparams.pop("eval_episodes", 100), init_from=str(init_from or ""),
         value_warmup=hyperparams.pop("value_warmup", 0),
+        save_replay_buffer=hyperparams.pop("save_replay_buffer", True),
         hyperparams={k: v for k, v in hyperparams.items() if k not in ("eval_every", "eval_episodes")},
         hyperparams_file=str(path), wandb=wandb, suite_version=fusiongym.__version__,
     )

@@ -242,7 +242,7 @@ def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_
         def _on_rollout_start(self) -> None:
             evaluation(self.model, self.num_timesteps, self.model.logger)
             if self.num_timesteps - self.last_saved >= config.checkpoint_every:
-                save_sb3_checkpoint(self.model, run_dir, state, segment_start)
+                save_sb3_checkpoint(self.model, run_dir, state, segment_start, config.save_replay_buffer)
                 self.last_saved = self.num_timesteps
 
         def _on_step(self) -> bool:
@@ -292,16 +292,17 @@ def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_
     return callbacks + [ValueWarmupCallback()] if config.value_warmup else callbacks
 
 
-def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segment_start: float) -> None:
-    """Write ``checkpoint-<steps>.zip`` (and the replay buffer) atomically under a new name, record it in
-    state.json, then remove the older ones: a kill at any instant leaves a resumable run."""
+def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segment_start: float,
+                        save_replay_buffer: bool = True) -> None:
+    """Write ``checkpoint-<steps>.zip`` (and the replay buffer, as ``.npz``: arrays, no pickle) atomically under a
+    new name, record it in state.json, then remove the older ones: a kill at any instant leaves a resumable run."""
     steps = int(model.num_timesteps)
     path = Path(run_dir) / f"checkpoint-{steps}.zip"
     atomic_write(path, model.save)
     records = {"checkpoint": file_record(path, steps)}
-    if getattr(model, "replay_buffer", None) is not None:  # off-policy: the transitions go with the weights
-        buffer_path = Path(run_dir) / f"replay_buffer-{steps}.pkl"
-        atomic_write(buffer_path, model.save_replay_buffer)
+    if save_replay_buffer and getattr(model, "replay_buffer", None) is not None:  # off-policy: the transitions
+        buffer_path = Path(run_dir) / f"replay_buffer-{steps}.npz"
+        atomic_write(buffer_path, lambda handle: save_replay_buffer_arrays(model.replay_buffer, handle))
         records["replay_buffer"] = file_record(buffer_path, steps)
     state.update(records)
     state["num_timesteps"] = steps
@@ -309,7 +310,43 @@ def save_sb3_checkpoint(model: Any, run_dir: Path, state: dict[str, Any], segmen
     write_state(run_dir, state)
     keep = {record["file"] for record in records.values()}
     remove_older(run_dir, keep, "checkpoint*.zip")
-    remove_older(run_dir, keep, "replay_buffer*.pkl")
+    remove_older(run_dir, keep, "replay_buffer*")
+
+
+#: What a replay buffer is, besides its spaces: the arrays and counters that ``save_replay_buffer_arrays`` keeps.
+_BUFFER_ARRAYS = ("actions", "rewards", "dones", "timeouts")
+
+
+def save_replay_buffer_arrays(buffer: Any, handle: Any) -> None:
+    """An SB3 (Dict)ReplayBuffer as a compressed ``.npz`` of its arrays (no pickle: SB3's own
+    ``save_replay_buffer`` pickles the object). Only the filled part is written."""
+    size = buffer.buffer_size if buffer.full else buffer.pos
+    arrays: dict[str, np.ndarray] = {"pos": np.array(buffer.pos), "full": np.array(buffer.full)}
+    for name in ("observations", "next_observations"):
+        value = getattr(buffer, name, None)
+        if isinstance(value, dict):
+            arrays.update({f"{name}.{key}": part[:size] for key, part in value.items()})
+        elif value is not None:
+            arrays[name] = value[:size]
+    arrays.update({name: getattr(buffer, name)[:size] for name in _BUFFER_ARRAYS})
+    np.savez_compressed(handle, **arrays)
+
+
+def load_replay_buffer_arrays(buffer: Any, path: Path) -> None:
+    """Fill ``buffer`` (built for the same spaces and size) from :func:`save_replay_buffer_arrays`' file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                if key in ("pos", "full"):
+                    continue
+                name, _, part = key.partition(".")
+                target = getattr(buffer, name)[part] if part else getattr(buffer, name)
+                if len(data[key]) > len(target):
+                    raise ValueError(f"{key} holds {len(data[key])} steps, the buffer only {len(target)}")
+                target[:len(data[key])] = data[key]
+            buffer.pos, buffer.full = int(data["pos"]), bool(data["full"])
+    except (OSError, ValueError, KeyError, AttributeError) as err:
+        raise RunFolderError(f"{path} is not a replay buffer this run can use ({err}); start a new run") from None
 
 
 def _wandb_output_format(run: Any) -> Any:
@@ -542,7 +579,10 @@ def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pic
     _check_architecture(model, config, env, checkpoint)
     model.fusiongym_spec = state["agent_spec"]
     if buffer is not None and getattr(model, "replay_buffer", None) is not None:
-        model.load_replay_buffer(str(buffer))
+        if buffer.suffix == ".npz":
+            load_replay_buffer_arrays(model.replay_buffer, buffer)
+        else:  # a run written before buffers were arrays: SB3's pickle (its signature was checked above)
+            model.load_replay_buffer(str(buffer))
     return model
 
 
@@ -569,7 +609,7 @@ def learn_sb3(model: Any, config: RunConfig, run_dir: Path, state: dict[str, Any
     evaluation(model, model.num_timesteps, logger, final=True)
     if config.eval_every:
         logger.dump(model.num_timesteps)
-    save_sb3_checkpoint(model, run_dir, state, segment_start)
+    save_sb3_checkpoint(model, run_dir, state, segment_start, config.save_replay_buffer)
     save_agent(model, run_dir / AGENT_FOLDER)
     model.get_env().close()
 
