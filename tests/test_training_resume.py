@@ -238,3 +238,57 @@ def test_a_full_disk_is_a_clear_error_that_keeps_the_previous_checkpoint(tmp_pat
     assert verified_checkpoint(run_dir, state).name == state["checkpoint"]["file"]  # the previous one, intact
     monkeypatch.setattr(PPO, "save", original)
     assert train(None, run_dir, resume=True, progress=False).num_timesteps >= 512
+
+
+def test_a_kill_between_writing_a_checkpoint_and_recording_it_leaves_a_resumable_run(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """The new checkpoint is written under a new name; state.json still names the previous one, which is still
+    there: the run resumes from it, to its budget, and the stray file goes with the next checkpoint."""
+    from fusiongym.training import train as train_module
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.train import read_state, train
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    config = build_run_config("fusiongym/GoTo-v1", "ppo", "sb3_default", timesteps=512, checkpoint_every=128,
+                              overrides=["n_envs=4", "n_steps=32", "batch_size=64", "n_epochs=1"])
+    original, writes = train_module.write_state, {"n": 0}
+
+    def killed_after_the_second_checkpoint_file(run_dir, state):  # type: ignore[no-untyped-def]
+        if state.get("checkpoint") and state["checkpoint"]["num_timesteps"] >= 256:
+            raise KeyboardInterrupt  # the instant after checkpoint-256.zip was written, before it was recorded
+        original(run_dir, state)
+
+    monkeypatch.setattr(train_module, "write_state", killed_after_the_second_checkpoint_file)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=False)
+    monkeypatch.setattr(train_module, "write_state", original)
+    state = read_state(tmp_path / "run")
+    assert state["checkpoint"]["num_timesteps"] == 128 and (tmp_path / "run" / state["checkpoint"]["file"]).is_file()
+    assert (tmp_path / "run" / "checkpoint-256.zip").is_file()  # written, never recorded
+    result = train(None, tmp_path / "run", resume=True, progress=False)
+    assert 512 <= result.num_timesteps < 512 + 128
+    assert [p.name for p in (tmp_path / "run").glob("checkpoint*")] == [read_state(tmp_path / "run")["checkpoint"]["file"]]
+
+
+def test_a_trusted_checkpoint_of_another_architecture_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """--trust-pickle opens a zip this machine did not sign, but a policy that is not the one the run's config builds
+    would give an agent nobody can load: it is refused, and the refusal writes nothing."""
+    import shutil
+
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.runs import RunFolderError
+    from fusiongym.training.train import read_state, train
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    tiny = ["n_envs=4", "n_steps=32", "batch_size=64", "n_epochs=1"]
+    for name, policy in (("cnn", "cnn"), ("default", "sb3_default")):
+        train(build_run_config("fusiongym/GoTo-v1", "ppo", policy, timesteps=256, checkpoint_every=128,
+                               overrides=tiny), tmp_path / name, progress=False)
+    state = read_state(tmp_path / "default")
+    state["status"], state["num_timesteps"] = "running", 128
+    (tmp_path / "default" / "state.json").write_text(json.dumps(state))
+    foreign = read_state(tmp_path / "cnn")["checkpoint"]["file"]
+    shutil.copy(tmp_path / "cnn" / foreign, tmp_path / "default" / state["checkpoint"]["file"])
+    with pytest.raises(RunFolderError, match="another architecture"):
+        train(None, tmp_path / "default", resume=True, progress=False, trust_pickle=True)
+    assert len(read_state(tmp_path / "default")["segments"]) == len(state["segments"])
