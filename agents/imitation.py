@@ -17,6 +17,11 @@ expert's action; and takes ``epochs`` passes of Adam over the last ``keep`` roll
 ``batch_size`` (``None``: the whole memory as one batch), minimising the negative log-likelihood of the labels.
 ``mix_warmup`` ramps the learner share from 0 up to ``mix`` over that fraction of the budget.
 
+Why not the ``imitation`` package (HumanCompatibleAI): its release 1.0.1 pins ``gymnasium~=0.29`` and
+``stable-baselines3~=2.2.1``, while this suite is written against Gymnasium 1.x's vector API; and its DAgger asks an
+expert *policy* for actions on observations, where the oracle here plans from the true world state of each world of
+the native batch. The loop below is BabyAI's: a few dozen lines over the SB3 policy's own ``get_distribution``.
+
 Checkpoints hold no pickle: the policy as ``policy.safetensors`` + ``config.json`` (:func:`save_agent`), Adam's
 state as ``optimizer.safetensors``, the step count and the mixing generator's state as ``imitation.json``.
 """
