@@ -195,8 +195,9 @@ def write_readme(args: argparse.Namespace, levels: list[str], budgets: dict[str,
         "instruction (mission) or its image zeroed.",
         f"- machine: {platform.processor() or platform.machine()}, torch threads {args.threads}; "
         f"fusiongym {fusiongym.__version__}, Python {sys.version.split()[0]}.",
-        f"- wall time: {sum(j.get('job_minutes', 0) for j in jobs):.0f} min of training and evaluation in "
-        f"{len(trained)} learned runs so far (per job in `jobs.jsonl`).", "",
+        f"- wall time: {sum(j.get('train_minutes', 0) for j in trained):.0f} min of training in {len(trained)} learned "
+        "runs so far, each on one core of a 2-core machine that was running other jobs too (per run in `jobs.jsonl`: "
+        "`train_minutes` over all of a run's segments, `job_minutes` for this script's last call).", "",
         "Files: `leaderboard.md` (tables), `leaderboard.csv` (every field), `leaderboard.html` (sortable table, bar "
         "chart), `leaderboard.sqlite` (the database: `fusiongym leaderboard show --db leaderboard/leaderboard.sqlite`), "
         "`jobs.jsonl` (one line per job: success, steps, minutes).", "",
