@@ -133,7 +133,7 @@ def main() -> int:
 
     rows = board.submissions(split="test")
     export(rows, args.out, title=f"fusiongym {fusiongym.__version__} baselines (test split)")
-    write_readme(args, levels, budgets, started)
+    write_readme(args, budgets)
     print(f"wrote {args.out} in {(time.time() - started) / 60:.1f} min")
     return 0
 
@@ -176,7 +176,7 @@ def best_learned(board: Leaderboard, env_id: str, episodes: int) -> dict[str, An
     return max(rows, key=lambda r: (r["success_rate"], r["mean_return"]), default=None)
 
 
-def write_readme(args: argparse.Namespace, levels: list[str], budgets: dict[str, int], started: float) -> None:
+def write_readme(args: argparse.Namespace, budgets: dict[str, int]) -> None:
     jobs = [json.loads(line) for line in (args.out / "jobs.jsonl").read_text().splitlines() if line.strip()]
     trained = [j for j in jobs if "train_minutes" in j]
     lines = [
@@ -204,7 +204,7 @@ def write_readme(args: argparse.Namespace, levels: list[str], budgets: dict[str,
     ]
     missing = []
     board = Leaderboard(args.out / "leaderboard.sqlite")
-    for env_id in levels:
+    for env_id in env_ids():  # the whole matrix, whatever part this call built
         names = {r["agent"] for r in board.submissions(env_id=env_id, split="test") if not r.get("ablated")}
         absent = [f"{a}-s{s}" for a in LEARNED for s in (0, 1, 2) if f"{a}-s{s}" not in names]
         absent += [a for a in REFERENCES if a not in names]
