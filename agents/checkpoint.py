@@ -314,6 +314,20 @@ def load_agent(folder: str | Path, env: gym.Env | VecEnv | None = None, device: 
     return model
 
 
+def load_policy_weights(policy: torch.nn.Module, folder: str | Path) -> None:
+    """Load ``folder``'s ``policy.safetensors`` into an already built ``policy`` of the same architecture (strict:
+    any missing, unexpected or misshapen tensor is a :class:`CheckpointError` that says so)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    weights = Path(folder) / WEIGHTS_FILE
+    try:
+        load_model(policy, str(weights), strict=True, device=str(next(policy.parameters()).device))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        raise CheckpointError(f"{weights} does not fit this policy or is unreadable ({err}): it belongs to another "
+                              "architecture (other --policy or fusion settings) or is corrupt") from None
+
+
 def _saved_fusion(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved FusionConfig dict, completed with what agents saved by older versions were built with."""
     saved = dict(saved)

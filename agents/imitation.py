@@ -39,7 +39,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from fusiongym.agents.checkpoint import WEIGHTS_FILE, CheckpointError, save_agent
+from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights, save_agent
 
 #: The two imitation algorithms: ``bc`` (the expert always acts) and ``dagger`` (the learner acts part of the time).
 IMITATION_ALGOS = ("bc", "dagger")
@@ -188,15 +188,10 @@ class Imitation:
     def load(self, folder: str | Path) -> None:
         """Restore what :meth:`save` wrote into this learner (built with the same agent config)."""
         from safetensors import SafetensorError
-        from safetensors.torch import load_file, load_model
+        from safetensors.torch import load_file
 
         folder = Path(folder)
-        weights = folder / WEIGHTS_FILE
-        try:
-            load_model(self.policy, str(weights), strict=True, device=str(self.policy.device))
-        except (SafetensorError, OSError, RuntimeError, ValueError) as err:
-            raise CheckpointError(f"{weights} does not fit this run's policy or is unreadable ({err}); the "
-                                  "checkpoint belongs to another architecture or is corrupt: start a new run") from None
+        load_policy_weights(self.policy, folder)
         try:
             progress = json.loads((folder / PROGRESS_FILE).read_text())
             tensors = load_file(str(folder / OPTIMIZER_FILE))

@@ -357,7 +357,8 @@ class Level(ABC):
         front = (agent[0] + dy, agent[1] + dx)
         if front in positions and tables.face[positions.index(front)] != NOTHING:
             return None  # would succeed (or fail) before acting
-        if (tables.face == FAILURE).any() and not self._solvable_facing(grid, positions, tables, agent, agent_dir):
+        plan = self._heading_plan(grid, positions, tables) if (tables.face == FAILURE).any() else None
+        if plan is not None and not plan[1].solvable_from(*agent, agent_dir):
             return None  # every way to the target passes in front of an object that must not be faced
         mission, mission_ids = instruction.sample_render(rng, self.split, self.vocab)
         layout = WorldLayout(
@@ -373,20 +374,24 @@ class Level(ABC):
             fact_ids=shown.ids(self.vocab, max_facts),
             max_steps=self.episode_steps,
         )
-        return Episode(
+        episode = Episode(
             layout, instruction, knowledge, shown, mission, self.split, int(rng.integers(2**31)), self.shuffle_appearance
         )
+        if plan is not None:
+            episode.oracle_memo["heading_plan"] = plan
+        return episode
 
     @staticmethod
-    def _solvable_facing(grid: RoomGrid, positions: list[tuple[int, int]], tables: OutcomeTables,
-                         agent: tuple[int, int], agent_dir: int) -> bool:
-        """Whether the agent can come to face a target object without ever facing one whose ``face`` fails."""
+    def _heading_plan(grid: RoomGrid, positions: list[tuple[int, int]],
+                      tables: OutcomeTables) -> tuple[tuple, HeadingPlan]:
+        """How to come to face a target object without ever facing one whose ``face`` fails, keyed as the oracle
+        keys it (carrying nothing, the targets' cells), so that the oracle reuses it for the episode."""
         passable = np.isin(grid.cells, (FLOOR, DOOR_OPEN, DOOR_CLOSED))
         for y, x in positions:
             passable[y, x] = False
         targets = {p for p, outcome in zip(positions, tables.face) if outcome == SUCCESS}
         forbidden = {p for p, outcome in zip(positions, tables.face) if outcome == FAILURE}
-        return HeadingPlan(passable, targets, forbidden).solvable_from(*agent, agent_dir)
+        return (-1, tuple(sorted(targets))), HeadingPlan(passable, targets, forbidden)
 
     def _looks(self, rng: np.random.Generator, kinds: list) -> list[tuple[str, str]]:
         """(shape, colour) of each kind: the ontology's, or with ``shuffle_appearance`` a fresh distinct draw."""

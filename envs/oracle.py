@@ -56,21 +56,24 @@ def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: b
         return _FINAL_ACTION[subgoal.action]
     forbidden = {(int(cy), int(cx)) for cy, cx in np.argwhere((obj_at >= 0) & (batch.face[b].take(obj_at) == FAILURE))}
     if forbidden:  # facing some objects fails (GoTo-v1): step down the world's (cell, heading) distance field
-        cells, objects = batch.cell[b], batch.obj_at[b]
-        key = (int(carrying), tuple(sorted(targets)))
-        # made once per episode: the grid does not change in a GoTo-v1 episode (nothing is picked up or moved
-        # before it ends, and closed doors count as passable)
+        # in the grid's own coordinates (no padding), where the level drew the same plan when it generated the
+        # world: the grid does not change in a GoTo-v1 episode (nothing is picked up or moved before it ends, and
+        # closed doors count as passable), so one plan serves the whole episode
+        inner = (slice(p, p + batch.height), slice(p, p + batch.width))
+        objects, keys = batch.obj_at[b][inner], batch.door_key[b][inner]
+        goals = {(ty - p, tx - p) for ty, tx in targets}
+        key = (int(carrying), tuple(sorted(goals)))
         plan = episode.oracle_memo.get("heading_plan")
         if plan is None or plan[0] != key:
             passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
             if carrying >= 0:
-                passable |= (cells == DOOR_LOCKED) & (batch.door_key[b] == carrying) & (objects < 0)
+                passable |= (cells == DOOR_LOCKED) & (keys == carrying) & (objects < 0)
             for slot in subgoal.walk_over:
                 passable |= (objects == slot) & (cells != WALL)
-            plan = (key, HeadingPlan(passable, targets, forbidden))
+            plan = (key, HeadingPlan(passable, goals, {(fy - p, fx - p) for fy, fx in forbidden}))
             episode.oracle_memo["heading_plan"] = plan
-        action = plan[1].first_action(y, x, d)
-        if action == FORWARD and cells[front] in (DOOR_CLOSED, DOOR_LOCKED):
+        action = plan[1].first_action(y - p, x - p, d)
+        if action == FORWARD and batch.cell[b][front] in (DOOR_CLOSED, DOOR_LOCKED):
             return TOGGLE
         return DONE if action is None else action
     path = _shortest_path(batch, b, (y, x), targets, carrying, set(subgoal.walk_over))

@@ -91,3 +91,17 @@ def test_extractor_accepts_a_config_dict() -> None:
     vocab = suite_vocab()
     extractor = FusionExtractor(fusion_space(vocab.size), {"language": "none", "features_dim": 24}, vocab=vocab)
     assert extractor.features_dim == 24 and extractor.config.language == "none"
+
+
+def test_the_reading_preset_and_its_overrides() -> None:
+    from fusiongym.fusion.config import FusionConfig, FusionConfigError
+
+    reading = FusionConfig.preset("reading")
+    assert (reading.fact_grouping, reading.entity_embeddings, reading.text_retrieval) == ("records", "text", True)
+    assert FusionConfig.from_dict({"preset": "reading", "fusion": "concat"}).fusion == "concat"
+    assert FusionConfig.from_dict({"preset": "reading"}).to_dict() == reading.to_dict()  # saved fully resolved
+    assert FusionConfig.preset("default") == FusionConfig()
+    import pytest
+
+    with pytest.raises(FusionConfigError, match="unknown FusionConfig preset 'nope'"):
+        FusionConfig.preset("nope")

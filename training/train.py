@@ -26,6 +26,7 @@ logger and callbacks, learn, save.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import hmac
@@ -544,13 +545,11 @@ def _new_model(config: RunConfig, env: Any, algo: str, device: str = "cpu") -> A
 def start_from_run(model: Any, other_run: Path) -> None:
     """Load another run's trained policy weights (``agent/``, safetensors) into ``model``; a policy of another
     architecture is refused, naming both."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_model
+    from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights
 
-    weights = Path(other_run) / AGENT_FOLDER / "policy.safetensors"
     try:
-        load_model(model.policy, str(weights), strict=True, device=str(model.device))
-    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        load_policy_weights(model.policy, Path(other_run) / AGENT_FOLDER)
+    except CheckpointError as err:
         raise ConfigError(f"--init-from {other_run}: its agent does not fit the policy this run builds ({err}); "
                           "use the same --policy and fusion settings as that run") from None
 
@@ -589,7 +588,7 @@ def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pic
 def _check_architecture(model: Any, config: RunConfig, env: Any, checkpoint: Path) -> None:
     """Refuse a checkpoint whose policy is not the one this run's config builds (its agent could not be saved in a
     form anyone can load)."""
-    reference = _new_model(config.__class__(**{**config.to_dict(), "init_from": ""}), env, config.algo)
+    reference = _new_model(dataclasses.replace(config, init_from=""), env, config.algo)
     mine = {k: tuple(v.shape) for k, v in model.policy.state_dict().items()}
     expected = {k: tuple(v.shape) for k, v in reference.policy.state_dict().items()}
     if mine != expected:
