@@ -141,7 +141,6 @@ def test_export_holds_every_entry_with_intervals_and_iqm(tmp_path: Path) -> None
 # Files that are not ours, damaged databases, escaping, ablations, evaluation sizes (issue 13)
 # ------------------------------------------------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
@@ -279,12 +278,29 @@ def test_other_than_the_protocol_s_episodes_are_marked_and_not_ranked(tmp_path: 
     assert "quick" not in text.split("IQM")[-1]
 
 
+def write_schema_1_database(path: Path, submissions: list[dict]) -> None:
+    """A leaderboard as fusiongym wrote it before schema 2: no ``ablated`` column, unique per (agent, env id,
+    split, suite version)."""
+    columns = [name for name in Submission.__dataclass_fields__ if name != "ablated"]
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(f"CREATE TABLE submissions (id INTEGER PRIMARY KEY AUTOINCREMENT, {', '.join(columns)}, "
+                           "UNIQUE (agent, env_id, split, suite_version))")
+        connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        connection.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        for data in submissions:
+            values = [json.dumps(data[c]) if isinstance(data.get(c), (list, dict)) else data.get(c) for c in columns]
+            connection.execute(f"INSERT INTO submissions ({', '.join(columns)}) VALUES "
+                               f"({', '.join('?' * len(columns))})", values)
+    connection.close()
+
+
 def test_a_database_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
-    path.write_bytes((REPO / "leaderboard" / "leaderboard.sqlite").read_bytes())
-    old = sqlite3.connect(path)
-    count = old.execute("SELECT count(*) FROM submissions").fetchone()[0]
-    old.close()
+    old_rows = [Submission.from_dict(make_submission(f"agent-{k}", env_id=env_id)).__dict__
+                for k in range(3) for env_id in ("fusiongym/GoTo-v0", "fusiongym/Fetch-v0")]
+    write_schema_1_database(path, old_rows)
+    count = len(old_rows)
     board = Leaderboard(path)
     rows = board.submissions()
     assert len(rows) == count and {r["ablated"] for r in rows} == {""}
