@@ -142,7 +142,6 @@ def test_export_holds_every_entry_with_intervals_and_iqm(tmp_path: Path) -> None
 # ------------------------------------------------------------------------------------------------------------------
 
 
-
 def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     from fusiongym.training.cli import main
 
