@@ -16,6 +16,7 @@ import gymnasium as gym
 
 import fusiongym  # noqa: F401
 from fusiongym.envs import REGISTRATIONS
+from fusiongym.envs.registration import is_deprecated
 from fusiongym.envs.conformance import oracle_success_rate
 
 CONTROLS = {
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--controls", action="store_true", help="also print the knowledge-controls table")
     args = parser.parse_args()
 
-    ids = [r.id for r in REGISTRATIONS if gym.make(r.id).unwrapped.needs_knowledge]
+    ids = [r.id for r in REGISTRATIONS if not is_deprecated(r.id) and gym.make(r.id).unwrapped.needs_knowledge]
     print(f"test split, {args.episodes} episodes per cell, seeds {args.seed}..{args.seed + args.episodes - 1}")
     print(f"{'level':28} {'oracle with facts':>18} {'oracle without':>15} {'gap':>6}  necessary")
     for env_id in ids:

@@ -31,6 +31,7 @@ ENV_KWARGS: dict[str, Any] = {
     "tile_size": 8,
     "view_size": 7,
     "see_through_walls": False,
+    "show_carried": False,
     "max_mission_len": 16,
     "max_facts": 32,
     "render_facts": True,
@@ -109,6 +110,7 @@ class Simulation:
             tiles=self.tiles,
             view_size=int(env_kwargs["view_size"]),
             see_through_walls=bool(env_kwargs["see_through_walls"]),
+            show_carried=bool(env_kwargs["show_carried"]),
         )
         self.episodes: list[Episode | None] = [None] * num_worlds
         self.fact_sentences: list[list[str]] = [[] for _ in range(num_worlds)]
@@ -417,6 +419,8 @@ def describe_view(sim: Simulation, b: int) -> str:
     parts = []
     for row in range(v):
         for col in range(v):
+            if (row, col) == (v - 1, v // 2):
+                continue  # the agent's own cell (with show_carried, what it carries: said below)
             tile = int(ids[row, col])
             ahead, side = v - 1 - row, col - v // 2
             where = f"{ahead} ahead" + (f", {abs(side)} {'right' if side > 0 else 'left'}" if side else "")

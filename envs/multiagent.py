@@ -287,7 +287,7 @@ class GuideFollowerBatch:
         if self._scratch is None:
             self._scratch = WorldBatch(
                 1, batch.height, batch.width, batch.max_objects, batch.mission.shape[1], batch.facts.shape[1],
-                batch.tiles, batch.view_size, batch.see_through_walls,
+                batch.tiles, batch.view_size, batch.see_through_walls, batch.show_carried,
             )
         pending = self.obedient_actions(self.message)
         out = np.zeros((self.num_worlds, self.message_len), np.int64)
@@ -836,8 +836,8 @@ class GuideFollowerEnv(FusionParallelEnv):
     ## Arguments
     ``level="Fetch"``, the chosen level's own kwargs (``room_size``, ``num_rows``, ``num_cols``,
     ``num_distractors``, ``split``, ``max_steps``, knowledge controls …), the single-agent env kwargs (``tile_size=8``,
-    ``view_size=7``, ``see_through_walls=False``, ``max_mission_len=16``, ``max_facts=32``, ``render_tile_size=16``,
-    ``render_facts=True``), ``message_len=4`` (k, 1 to 16), ``message_tokens=None`` (a list of vocabulary tokens to
+    ``view_size=7``, ``see_through_walls=False``, ``show_carried=False``, ``max_mission_len=16``, ``max_facts=32``,
+    ``render_tile_size=16``, ``render_facts=True``), ``message_len=4`` (k, 1 to 16), ``message_tokens=None`` (a list of vocabulary tokens to
     restrict what the guide can say, e.g. the action names; ``None``: the whole vocabulary), ``map_tile_size=8``,
     ``zero_messages=False``, ``render_mode=None | "rgb_array"`` (the map, the text and the last message).
 

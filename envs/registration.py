@@ -48,27 +48,21 @@ REGISTRATIONS: tuple[Registration, ...] = (
         {"num_rows": 3, "num_cols": 3, "num_distractors": 5},
         "pick up a <category>, told by the facts, in 3x3 rooms",
     ),
-    Registration("fusiongym/Defeat-v0", "DefeatEnv", {}, "defeat the <monster> with the weapon the facts say it is weak to"),
-    Registration(
-        "fusiongym/Defeat-Large-v0",
-        "DefeatEnv",
-        {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_weapons": 4},
-        "defeat the <monster>, 3 monsters and 4 weapons in 3x3 rooms",
-    ),
-    Registration("fusiongym/Unlock-v0", "UnlockEnv", {}, "reach the <gem> behind the locked door the facts name, with its key"),
-    Registration(
-        "fusiongym/Unlock-Large-v0",
-        "UnlockEnv",
-        {"room_size": 8, "num_doors": 4, "num_distractors": 3, "max_facts": 48},
-        "reach the <gem>: 4 locked doors, 4 keys, distractor gems",
-    ),
-    Registration("fusiongym/Bring-v0", "BringEnv", {}, "bring the cure for <ailment> (a fact) to the <container>"),
-    Registration(
-        "fusiongym/Bring-Large-v0",
-        "BringEnv",
-        {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_medicines": 4},
-        "bring the cure for <ailment> to the <container> in 3x3 rooms",
-    ),
+    Registration("fusiongym/Defeat-v1", "DefeatEnv", {"show_carried": True},
+                 "defeat the <monster> with the weapon the facts say it is weak to"),
+    Registration("fusiongym/Defeat-Large-v1", "DefeatEnv",
+                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_weapons": 4, "show_carried": True},
+                 "defeat the <monster>, 3 monsters and 4 weapons in 3x3 rooms"),
+    Registration("fusiongym/Unlock-v1", "UnlockEnv", {"show_carried": True},
+                 "reach the <gem> behind the locked door the facts name, with its key"),
+    Registration("fusiongym/Unlock-Large-v1", "UnlockEnv",
+                 {"room_size": 8, "num_doors": 4, "num_distractors": 3, "max_facts": 48, "show_carried": True},
+                 "reach the <gem>: 4 locked doors, 4 keys, distractor gems"),
+    Registration("fusiongym/Bring-v1", "BringEnv", {"show_carried": True},
+                 "bring the cure for <ailment> (a fact) to the <container>"),
+    Registration("fusiongym/Bring-Large-v1", "BringEnv",
+                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_medicines": 4, "show_carried": True},
+                 "bring the cure for <ailment> to the <container> in 3x3 rooms"),
     Registration("fusiongym/Avoid-v0", "AvoidEnv", {}, "reach the <colour> <shape>, crossing only harmless creatures"),
     Registration(
         "fusiongym/Avoid-Large-v0",
@@ -76,6 +70,20 @@ REGISTRATIONS: tuple[Registration, ...] = (
         {"room_size": 13, "num_crossings": 5, "num_harmless": 2, "num_distractors": 3},
         "reach the <colour> <shape>: 5 creatures in the wall, 2 harmless",
     ),
+    # v0 of the levels where the agent carries an object across steps: the view did not show what it carries, so
+    # a policy without memory cannot tell whether to pick up, drop or use (Fetch ends at the first pickup)
+    Registration("fusiongym/Defeat-v0", "DefeatEnv", {}, "deprecated, use Defeat-v1: the view hides what is carried"),
+    Registration("fusiongym/Defeat-Large-v0", "DefeatEnv",
+                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_weapons": 4},
+                 "deprecated, use Defeat-Large-v1: the view hides what is carried"),
+    Registration("fusiongym/Unlock-v0", "UnlockEnv", {}, "deprecated, use Unlock-v1: the view hides what is carried"),
+    Registration("fusiongym/Unlock-Large-v0", "UnlockEnv",
+                 {"room_size": 8, "num_doors": 4, "num_distractors": 3, "max_facts": 48},
+                 "deprecated, use Unlock-Large-v1: the view hides what is carried"),
+    Registration("fusiongym/Bring-v0", "BringEnv", {}, "deprecated, use Bring-v1: the view hides what is carried"),
+    Registration("fusiongym/Bring-Large-v0", "BringEnv",
+                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_medicines": 4},
+                 "deprecated, use Bring-Large-v1: the view hides what is carried"),
 )
 
 
@@ -92,6 +100,13 @@ def register_envs() -> None:
         )
 
 
-def env_ids() -> list[str]:
-    """Every registered fusiongym single-agent id."""
-    return [reg.id for reg in REGISTRATIONS]
+def is_deprecated(env_id: str) -> bool:
+    """Whether a newer version of ``env_id``'s name is registered (the old one stays for reproducibility)."""
+    name, _, version = env_id.rpartition("-v")
+    return any(other.rpartition("-v")[0] == name and int(other.rpartition("-v")[2]) > int(version)
+               for other in (reg.id for reg in REGISTRATIONS))
+
+
+def env_ids(include_deprecated: bool = True) -> list[str]:
+    """Every registered fusiongym single-agent id (without the deprecated ones if ``include_deprecated=False``)."""
+    return [reg.id for reg in REGISTRATIONS if include_deprecated or not is_deprecated(reg.id)]

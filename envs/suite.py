@@ -10,7 +10,9 @@ _COMMON_OBSERVATION = """
     ## Observation
     ``Dict`` of fixed-size arrays: ``image`` ``Box(0, 255, (V*ts, V*ts, 3), uint8)``, the egocentric RGB view
     (``view_size`` V = 7 tiles of ``tile_size`` ts = 8 px: 56×56×3), agent at the bottom centre facing up,
-    walls and closed doors occluding what lies behind them unless ``see_through_walls=True``;
+    walls and closed doors occluding what lies behind them unless ``see_through_walls=True``; with
+    ``show_carried=True`` (the default of every id whose agent carries objects across steps) the agent's own cell
+    shows the object it carries, as in MiniGrid;
     ``mission`` ``Box(0, vocab-1, (16,), int64)``, the instruction as suite-vocabulary ids, 0 = padding;
     ``facts`` ``Box(0, vocab-1, (32, 3), int64)``, (subject, relation, object) id triples in a shuffled order,
     all-zero rows padding. ``info["mission"]`` is the instruction text and ``info["facts"]`` the facts as
@@ -82,8 +84,8 @@ class GoToEnv(FusionEnv):
     ``wrong_object_fails=False``, ``distractor_facts=0``, ``max_steps=None``, ``split="train"``,
     ``shuffle_appearance`` (refused: plain shapes have no kind), ``drop_facts=0``, ``corrupt_facts=0``,
     ``contradict_facts=0``, ``tile_size=8``, ``view_size=7``,
-    ``see_through_walls=False``, ``max_mission_len=16``, ``max_facts=32``, ``render_mode=None|"rgb_array"``,
-    ``render_facts=True``, ``render_tile_size=16``.
+    ``see_through_walls=False``, ``show_carried=False``, ``max_mission_len=16``, ``max_facts=32``,
+    ``render_mode=None|"rgb_array"``, ``render_facts=True``, ``render_tile_size=16``.
 
     ## Registered configurations
     ``fusiongym/GoTo-v1``: one 8×8 room, 3 distractors, ``wrong_object_fails=True``. ``fusiongym/GoTo-Large-v1``:
@@ -172,11 +174,15 @@ class DefeatEnv(FusionEnv):
     Those of every level, plus ``num_distractors=1`` (other monsters) and ``num_weapons=3`` (up to 4).
 
     ## Registered configurations
-    ``fusiongym/Defeat-v0``: one 8×8 room, 2 monsters, 3 weapons. ``fusiongym/Defeat-Large-v0``: 3×3 rooms,
-    3 monsters, 4 weapons.
+    ``fusiongym/Defeat-v1``: one 8×8 room, 2 monsters, 3 weapons. ``fusiongym/Defeat-Large-v1``: 3×3 rooms,
+    3 monsters, 4 weapons. Deprecated: ``Defeat-v0`` and ``Defeat-Large-v0`` (the same with ``show_carried=False``).
 
     ## Version history
-    v0: initial release.
+    v1: the view shows the carried object in the agent's cell (``show_carried=True``). Under v0 nothing in the
+    observation said what the agent carried, so a policy without memory could not tell whether to pick up, drop
+    or use it: the DAgger learner on Defeat-v0 agreed with the oracle on 0.17 of its toggles and 0.37 of its
+    pickups, even in states the oracle led it to.
+    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
     """
     )
     level_class = DefeatLevel
@@ -214,10 +220,15 @@ class UnlockEnv(FusionEnv):
     and ``num_distractors=0`` (gems in the other side rooms).
 
     ## Registered configurations
-    ``fusiongym/Unlock-v0``: rooms of 6, 3 doors. ``fusiongym/Unlock-Large-v0``: rooms of 8, 4 doors, 3 distractor gems.
+    ``fusiongym/Unlock-v1``: rooms of 6, 3 doors. ``fusiongym/Unlock-Large-v1``: rooms of 8, 4 doors, 3 distractor gems.
+    Deprecated: ``Unlock-v0`` and ``Unlock-Large-v0`` (the same with ``show_carried=False``).
 
     ## Version history
-    v0: initial release.
+    v1: the view shows the carried object in the agent's cell (``show_carried=True``). Under v0 nothing in the
+    observation said what the agent carried, so a policy without memory could not tell whether to pick up, drop
+    or use it: the DAgger learner on Defeat-v0 agreed with the oracle on 0.17 of its toggles and 0.37 of its
+    pickups, even in states the oracle led it to.
+    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
     """
     )
     level_class = UnlockLevel
@@ -253,11 +264,15 @@ class BringEnv(FusionEnv):
     Those of every level, plus ``num_medicines=3`` (2 to 4) and ``num_distractors=1`` (other containers, up to 3).
 
     ## Registered configurations
-    ``fusiongym/Bring-v0``: one 8×8 room, 3 medicines, 2 containers. ``fusiongym/Bring-Large-v0``: 3×3 rooms,
-    4 medicines, 3 containers.
+    ``fusiongym/Bring-v1``: one 8×8 room, 3 medicines, 2 containers. ``fusiongym/Bring-Large-v1``: 3×3 rooms,
+    4 medicines, 3 containers. Deprecated: ``Bring-v0`` and ``Bring-Large-v0`` (the same with ``show_carried=False``).
 
     ## Version history
-    v0: initial release.
+    v1: the view shows the carried object in the agent's cell (``show_carried=True``). Under v0 nothing in the
+    observation said what the agent carried, so a policy without memory could not tell whether to pick up, drop
+    or use it: the DAgger learner on Defeat-v0 agreed with the oracle on 0.17 of its toggles and 0.37 of its
+    pickups, even in states the oracle led it to.
+    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
     """
     )
     level_class = BringLevel

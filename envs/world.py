@@ -250,12 +250,14 @@ class WorldBatch:
         tiles: TileIndex,
         view_size: int = 7,
         see_through_walls: bool = False,
+        show_carried: bool = False,
     ) -> None:
         if view_size < 3 or view_size % 2 == 0 or view_size > 7:
             raise ValueError(f"view_size must be 3, 5 or 7 (odd, at most 7 so a view fits a 64-bit set), got {view_size}")
         b, n, pad = batch_size, max_objects, view_size
         self.batch_size, self.height, self.width, self.pad = b, height, width, pad
         self.max_objects, self.view_size, self.see_through_walls = n, view_size, see_through_walls
+        self.show_carried = show_carried
         self.tiles = tiles
         hp, wp = height + 2 * pad, width + 2 * pad
         self.cell = np.full((b, hp, wp), WALL, np.int8)
@@ -466,6 +468,9 @@ class WorldBatch:
         if not self.see_through_walls:
             ids *= self._ego_visible(ids)  # unseen cells become tile 0, UNSEEN
         ids[:, v - 1, v // 2] = self.tiles.agent(3)
+        if self.show_carried:  # MiniGrid's way: the carried object drawn in the agent's own cell
+            held = self.carrying >= 0
+            ids[held, v - 1, v // 2] = self.obj_tile[self._rows[held], self.carrying[held]]
         return ids
 
     def ego_slots(self) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Build ``leaderboard/``: every agent on the test split of every registered level, resumably.
 
-For every env id in the registry (a new level is included the moment it is registered), on the test split's first
+For every current env id in the registry (a new level is included the moment it is registered; an id superseded
+by a newer version is left out unless ``--levels`` names it), on the test split's first
 ``--episodes`` fixed seeds:
 
     random           uniformly random actions                                          no training
@@ -22,7 +23,7 @@ folder that was interrupted is resumed (``fusiongym train --resume``), so ``--le
 select parts of the matrix and a later call adds the rest::
 
     python scripts/make_leaderboard.py --agents random oracle blind-oracle dagger-fusion --seeds 0
-    python scripts/make_leaderboard.py --levels fusiongym/Fetch-v0 --seeds 1 2
+    python scripts/make_leaderboard.py --levels fusiongym/Defeat-v1 --seeds 1 2
     python scripts/make_leaderboard.py --ablations-only          # ablation rows of each level's best agent
     python scripts/make_leaderboard.py --out /tmp/lb --runs /tmp/lb-runs --agents dagger-fusion \\
         --levels fusiongym/GoTo-v1 --timesteps dagger-fusion=20000        # a quick look
@@ -73,7 +74,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "leaderboard", help="output folder (default leaderboard/)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "leaderboard",
                         help="where the learned agents' run folders go")
-    parser.add_argument("--levels", nargs="+", default=None, help="env ids (default: every registered one)")
+    parser.add_argument("--levels", nargs="+", default=None, help="env ids (default: every registered one not deprecated)")
     parser.add_argument("--agents", nargs="+", default=[*REFERENCES, *LEARNED],
                         choices=[*REFERENCES, *LEARNED], help="agents (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default 0 1 2)")
@@ -86,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
 
     started = time.time()
-    levels = args.levels or sorted(env_ids(), key=lambda i: ("-v0" in i and "GoTo" in i, "Large" in i))
+    levels = args.levels or sorted(env_ids(include_deprecated=False), key=lambda i: "Large" in i)
     budgets = {name: int(n) for name, _, n in (item.partition("=") for item in args.timesteps)}
     args.out.mkdir(parents=True, exist_ok=True)
     board = Leaderboard(args.out / "leaderboard.sqlite")
@@ -204,7 +205,7 @@ def write_readme(args: argparse.Namespace, budgets: dict[str, int]) -> None:
     ]
     missing = []
     board = Leaderboard(args.out / "leaderboard.sqlite")
-    for env_id in env_ids():  # the whole matrix, whatever part this call built
+    for env_id in env_ids(include_deprecated=False):  # the whole matrix, whatever part this call built
         names = {r["agent"] for r in board.submissions(env_id=env_id, split="test") if not r.get("ablated")}
         absent = [f"{a}-s{s}" for a in LEARNED for s in (0, 1, 2) if f"{a}-s{s}" not in names]
         absent += [a for a in REFERENCES if a not in names]

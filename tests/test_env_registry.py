@@ -23,6 +23,19 @@ def test_registry_lists_every_fusiongym_id() -> None:
     assert {"fusiongym/GoTo-v0", "fusiongym/Fetch-v0"} <= set(ENV_IDS)
 
 
+def test_deprecated_ids_are_the_superseded_versions_and_say_so() -> None:
+    from fusiongym.envs.registration import REGISTRATIONS, is_deprecated
+
+    current = set(env_ids(include_deprecated=False))
+    for reg in REGISTRATIONS:
+        name, _, version = reg.id.rpartition("-v")
+        newest = max(int(i.rpartition("-v")[2]) for i in ENV_IDS if i.rpartition("-v")[0] == name)
+        assert is_deprecated(reg.id) == (int(version) < newest) == (reg.id not in current)
+        assert reg.description.startswith("deprecated") == is_deprecated(reg.id), reg.id
+    assert {"fusiongym/GoTo-v1", "fusiongym/Defeat-v1", "fusiongym/Fetch-v0"} <= current
+    assert "fusiongym/Defeat-v0" not in current
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_gymnasium_check_env(env_id: str) -> None:
     env = gym.make(env_id, render_mode="rgb_array")

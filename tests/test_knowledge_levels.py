@@ -64,7 +64,7 @@ def test_held_out_templates_never_used_in_training() -> None:
         assert set(instr.TEMPLATES).isdisjoint(instr.HELD_OUT_TEMPLATES)
 
 
-@pytest.mark.parametrize("env_id", ["fusiongym/Defeat-v0", "fusiongym/Bring-v0", "fusiongym/Fetch-v0"])
+@pytest.mark.parametrize("env_id", ["fusiongym/Defeat-v1", "fusiongym/Bring-v1", "fusiongym/Fetch-v0"])
 def test_knowledge_controls_change_what_is_shown_not_the_dynamics(env_id: str) -> None:
     plain = gym.make(env_id)
     for control in ("drop_facts", "corrupt_facts", "contradict_facts"):
@@ -86,13 +86,13 @@ def test_knowledge_controls_change_what_is_shown_not_the_dynamics(env_id: str) -
 
 
 def test_knowledge_controls_mislead_the_reading_oracle() -> None:
-    clean = oracle_success_rate(lambda: gym.make("fusiongym/Defeat-v0"), episodes=60)
-    corrupt = oracle_success_rate(lambda: gym.make("fusiongym/Defeat-v0", corrupt_facts=4), episodes=60)
-    contradicted = oracle_success_rate(lambda: gym.make("fusiongym/Defeat-v0", contradict_facts=4), episodes=60)
+    clean = oracle_success_rate(lambda: gym.make("fusiongym/Defeat-v1"), episodes=60)
+    corrupt = oracle_success_rate(lambda: gym.make("fusiongym/Defeat-v1", corrupt_facts=4), episodes=60)
+    contradicted = oracle_success_rate(lambda: gym.make("fusiongym/Defeat-v1", contradict_facts=4), episodes=60)
     assert clean >= 0.99 and corrupt < 0.9 and contradicted < 0.95
 
 
-@pytest.mark.parametrize("env_id", ["fusiongym/Fetch-v0", "fusiongym/Defeat-v0"])
+@pytest.mark.parametrize("env_id", ["fusiongym/Fetch-v0", "fusiongym/Defeat-v1"])
 def test_shuffle_appearance_makes_looks_a_fact(env_id: str) -> None:
     kinds = load_ontology().kind_by_name
     env = gym.make(env_id, shuffle_appearance=True)
@@ -119,10 +119,10 @@ def test_shuffle_appearance_on_plain_shapes_is_a_clear_error() -> None:
 
 def test_level_specific_kwargs_are_validated() -> None:
     with pytest.raises(ValueError, match="num_weapons"):
-        gym.make("fusiongym/Defeat-v0", num_weapons=9)
+        gym.make("fusiongym/Defeat-v1", num_weapons=9)
     with pytest.raises(ValueError, match="num_doors"):
-        gym.make("fusiongym/Unlock-v0", num_doors=5)
+        gym.make("fusiongym/Unlock-v1", num_doors=5)
     with pytest.raises(ValueError, match="num_harmless"):
         gym.make("fusiongym/Avoid-v0", num_harmless=3)
     with pytest.raises(TypeError, match="num_weapons"):
-        gym.make("fusiongym/Bring-v0", num_weapons=3)  # not a Bring kwarg: the error lists Bring's own
+        gym.make("fusiongym/Bring-v1", num_weapons=3)  # not a Bring kwarg: the error lists Bring's own

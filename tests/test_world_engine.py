@@ -54,9 +54,9 @@ def make_layout(**overrides) -> WorldLayout:
     return WorldLayout(**fields)
 
 
-def make_batch(layouts: list[WorldLayout], see_through_walls: bool = False) -> WorldBatch:
+def make_batch(layouts: list[WorldLayout], see_through_walls: bool = False, show_carried: bool = False) -> WorldBatch:
     batch = WorldBatch(len(layouts), 7, 7, max_objects=3, mission_len=4, max_facts=4, tiles=TileIndex(2, 2),
-                       see_through_walls=see_through_walls)
+                       see_through_walls=see_through_walls, show_carried=show_carried)
     for b, layout in enumerate(layouts):
         batch.load(b, layout, SHAPES, COLOURS)
     return batch
@@ -104,6 +104,21 @@ def test_pickup_carry_one_drop_elsewhere() -> None:
     assert batch.carrying[0] == -1 and batch.obj_at[0, 2 + batch.pad, 3 + batch.pad] == 0
     act(batch, DROP)  # nothing carried: nothing happens
     assert batch.obj_at[0, 2 + batch.pad, 3 + batch.pad] == 0
+
+
+def test_the_view_shows_what_is_carried_only_with_show_carried() -> None:
+    v, tiles = 7, TileIndex(2, 2)
+    ball = tiles.object(SHAPES["ball"], COLOURS["red"])
+    layouts = [make_layout(agent_pos=(3, 3)), make_layout(agent_pos=(3, 2))]  # world 1 faces the floor
+    for show in (False, True):
+        batch = make_batch(layouts, show_carried=show)
+        act(batch, PICKUP, PICKUP)
+        assert list(batch.carrying) == [0, -1]
+        cell = batch.ego_tiles()[:, v - 1, v // 2]
+        assert cell[0] == (ball if show else tiles.agent(3))  # the red ball in hand, drawn where the agent is
+        assert cell[1] == tiles.agent(3)  # empty hands: the agent
+        act(batch, DROP, DROP)
+        assert list(batch.ego_tiles()[:, v - 1, v // 2]) == [tiles.agent(3)] * 2
 
 
 def test_cannot_pick_up_unpickable_objects() -> None:
