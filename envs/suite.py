@@ -47,6 +47,15 @@ _RULE_SPLITS = """
 """
 
 
+_CARRIED_VIEW_HISTORY = """    ## Version history
+    v1: the view shows the carried object in the agent's cell (``show_carried=True``). Under v0 nothing in the
+    observation said what the agent carried, so a policy without memory could not tell whether to pick up, drop
+    or use it: the DAgger learner on Defeat-v0 agreed with the oracle on 0.17 of its toggles and 0.37 of its
+    pickups, even in states the oracle led it to.
+    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
+"""
+
+
 class GoToEnv(FusionEnv):
     __doc__ = (
         """Go to the <colour> <shape>: the control level, vision and language without knowledge.
@@ -177,13 +186,8 @@ class DefeatEnv(FusionEnv):
     ``fusiongym/Defeat-v1``: one 8×8 room, 2 monsters, 3 weapons. ``fusiongym/Defeat-Large-v1``: 3×3 rooms,
     3 monsters, 4 weapons. Deprecated: ``Defeat-v0`` and ``Defeat-Large-v0`` (the same with ``show_carried=False``).
 
-    ## Version history
-    v1: the view shows the carried object in the agent's cell (``show_carried=True``). Under v0 nothing in the
-    observation said what the agent carried, so a policy without memory could not tell whether to pick up, drop
-    or use it: the DAgger learner on Defeat-v0 agreed with the oracle on 0.17 of its toggles and 0.37 of its
-    pickups, even in states the oracle led it to.
-    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
-    """
+"""
+        + _CARRIED_VIEW_HISTORY
     )
     level_class = DefeatLevel
 
@@ -223,13 +227,8 @@ class UnlockEnv(FusionEnv):
     ``fusiongym/Unlock-v1``: rooms of 6, 3 doors. ``fusiongym/Unlock-Large-v1``: rooms of 8, 4 doors, 3 distractor gems.
     Deprecated: ``Unlock-v0`` and ``Unlock-Large-v0`` (the same with ``show_carried=False``).
 
-    ## Version history
-    v1: the view shows the carried object in the agent's cell (``show_carried=True``). Under v0 nothing in the
-    observation said what the agent carried, so a policy without memory could not tell whether to pick up, drop
-    or use it: the DAgger learner on Defeat-v0 agreed with the oracle on 0.17 of its toggles and 0.37 of its
-    pickups, even in states the oracle led it to.
-    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
-    """
+"""
+        + _CARRIED_VIEW_HISTORY
     )
     level_class = UnlockLevel
 
@@ -267,13 +266,8 @@ class BringEnv(FusionEnv):
     ``fusiongym/Bring-v1``: one 8×8 room, 3 medicines, 2 containers. ``fusiongym/Bring-Large-v1``: 3×3 rooms,
     4 medicines, 3 containers. Deprecated: ``Bring-v0`` and ``Bring-Large-v0`` (the same with ``show_carried=False``).
 
-    ## Version history
-    v1: the view shows the carried object in the agent's cell (``show_carried=True``). Under v0 nothing in the
-    observation said what the agent carried, so a policy without memory could not tell whether to pick up, drop
-    or use it: the DAgger learner on Defeat-v0 agreed with the oracle on 0.17 of its toggles and 0.37 of its
-    pickups, even in states the oracle led it to.
-    v0 (deprecated, kept registered so earlier results can be reproduced): initial release.
-    """
+"""
+        + _CARRIED_VIEW_HISTORY
     )
     level_class = BringLevel
 
