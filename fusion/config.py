@@ -91,6 +91,9 @@ class FusionConfig:
             between the instruction and the fact's object word (times a learned scale): the right record is
             picked before training, so the policy only has to learn what to do with it. Needs
             ``entity_embeddings="text"``.
+        knowledge_hops: attention reads over the facts (triple encoders): each read is queried by the last one's
+            result, so a rule's object can lead to that object's own facts (Defeat: the monster's record names
+            its weapon, the weapon's record its look). 1: one read.
     Fusion:
         fusion: ``"concat"``, ``"film"``, ``"cross_attention"`` or ``"llm_prefix"``.
         hidden_dim: width every part is projected to before fusion.
@@ -129,6 +132,7 @@ class FusionConfig:
     fact_grouping: str = "facts"
     entity_embeddings: str = "learned"
     text_retrieval: bool = False
+    knowledge_hops: int = 1
 
     fusion: str = "film"
     hidden_dim: int = 128
@@ -163,7 +167,7 @@ class FusionConfig:
         _choose("fact_grouping", self.fact_grouping, FACT_GROUPINGS)
         _choose("entity_embeddings", self.entity_embeddings, ENTITY_EMBEDDINGS)
         for name in ("vision_grid", "knowledge_dim", "hidden_dim", "num_heads", "features_dim", "prefix_grid",
-                     "lora_rank", "text_cache_size", "max_text_tokens"):
+                     "lora_rank", "text_cache_size", "max_text_tokens", "knowledge_hops"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise FusionConfigError(f"{name} must be a positive int, got {value!r}")

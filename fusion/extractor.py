@@ -107,7 +107,7 @@ class FusionExtractor(BaseFeaturesExtractor):
             self.knowledge = TripleEncoder(self.vocab.size, config.knowledge_dim, config.hidden_dim,
                                            operator=config.knowledge, query_dim=language_dim,
                                            grouping=config.fact_grouping, entity_text=entity_text,
-                                           text_retrieval=config.text_retrieval)
+                                           text_retrieval=config.text_retrieval, hops=config.knowledge_hops)
         elif config.knowledge == "verbalised":
             assert self.language is not None
             self.knowledge = VerbalisedFactsEncoder(self.language, config.hidden_dim)

@@ -104,14 +104,20 @@ class TripleEncoder(nn.Module):
             best fact when facts are grouped by subject), ``τ`` learned from ``retrieval_scale``: dense retrieval by
             the backbone, so "pick up a fruit" attends to the record saying "… is a fruit" before any training.
             Needs ``entity_text`` and a query from the same backbone (``query_dim == text_dim``).
+        hops: attention reads over the records (a memory network's hops): read ``k + 1`` is queried by read ``k``'s
+            query plus a learned map of what read ``k`` returned, and the pooled vector is a learned map of every
+            read, so "goblin weak_to axe" can lead to the axe's own record (its look). With 1 hop (the default) the
+            pooled vector is the one read, as before. Only the first read gets the ``text_retrieval`` bias.
     """
 
     ROLE_DIM = 16  # size of the relation ("role") vectors of ``"records"`` bindings
 
     def __init__(self, vocab_size: int, dim: int, out_dim: int, operator: str = "transe",
                  query_dim: int = 0, grouping: str = "facts", entity_text: torch.Tensor | None = None,
-                 text_retrieval: bool = False, retrieval_scale: float = 10.0) -> None:
+                 text_retrieval: bool = False, retrieval_scale: float = 10.0, hops: int = 1) -> None:
         super().__init__()
+        if hops < 1:
+            raise ValueError(f"hops must be at least 1, got {hops}")
         if operator not in ("transe", "rotate"):
             raise ValueError(f"unknown operator {operator!r}: choose one of transe, rotate")
         if grouping not in FACT_GROUPINGS:
@@ -142,12 +148,26 @@ class TripleEncoder(nn.Module):
         self.query = nn.Linear(query_dim, out_dim) if query_dim > 0 else None
         self.learned_query = nn.Parameter(torch.zeros(out_dim))
         self.out_dim = out_dim
+        self.hops = hops
+        if hops > 1:
+            self.hop_query = nn.ModuleList(nn.Linear(out_dim, out_dim) for _ in range(hops - 1))
+            self.hop_out = nn.Linear(hops * out_dim, out_dim)
+            self.restore_init()
         self.retrieval_log_scale: nn.Parameter | None = None
         if text_retrieval:
             if entity_text is None or query_dim != entity_text.shape[1]:
                 raise ValueError("text_retrieval compares the instruction with the facts' words: it needs "
                                  "entity_text and a query_dim equal to the text encodings' size")
             self.retrieval_log_scale = nn.Parameter(torch.tensor(math.log(retrieval_scale)))
+
+    def restore_init(self) -> None:
+        """With several hops, the pooled vector starts as the first read alone (one hop's behaviour until training
+        says more); rerun after SB3's orthogonal re-initialisation."""
+        if self.hops > 1:
+            with torch.no_grad():
+                self.hop_out.weight.zero_()
+                self.hop_out.weight[:, :self.out_dim].copy_(torch.eye(self.out_dim))
+                self.hop_out.bias.zero_()
 
     def relation_operator(self, heads: torch.Tensor, relations: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
         """``h + r − t`` (TransE) or ``h ∘ r − t`` (RotatE) for id tensors of equal shape; ``[..., dim]``."""
@@ -210,7 +230,15 @@ class TripleEncoder(nn.Module):
             q = self.query(query)
         else:
             q = self.learned_query.expand(facts.shape[0], -1)
-        return KnowledgeOutput(attention_pool(tokens, mask, q, bias), tokens, mask)
+        read = attention_pool(tokens, mask, q, bias)
+        if self.hops == 1:
+            return KnowledgeOutput(read, tokens, mask)
+        reads = [read]
+        for hop_query in self.hop_query:
+            q = q + hop_query(read)
+            read = attention_pool(tokens, mask, q)
+            reads.append(read)
+        return KnowledgeOutput(self.hop_out(torch.cat(reads, dim=-1)), tokens, mask)
 
 
 class VerbalisedFactsEncoder(nn.Module):

@@ -87,6 +87,34 @@ def test_pooling_query_is_conditioned_on_the_instruction() -> None:
     assert not torch.allclose(out.pooled[0], out.pooled[1])
 
 
+def test_a_second_hop_starts_as_one_read_and_is_queried_by_what_the_first_read_returned() -> None:
+    vocab = suite_vocab()
+    torch.manual_seed(0)
+    one = TripleEncoder(vocab.size, 8, 16, "transe", query_dim=6, grouping="records")
+    torch.manual_seed(0)
+    two = TripleEncoder(vocab.size, 8, 16, "transe", query_dim=6, grouping="records", hops=2)
+    facts, query = _facts(vocab, FACTS, batch=2), torch.randn(2, 6) * 5
+    for module in two.modules():  # what SB3's ortho_init does to every Linear; FusionExtractor then restores
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.orthogonal_(module.weight)
+    two.load_state_dict({**two.state_dict(), **one.state_dict()})
+    two.restore_init()
+    assert torch.allclose(two(facts, query).pooled, one(facts, query).pooled, atol=1e-6)  # one hop's behaviour
+    out = two(facts, query).pooled.sum()
+    out.backward()
+    assert two.hop_out.weight.grad[:, 16:].abs().sum() > 0  # the second read reaches the output once trained
+    with torch.no_grad():
+        two.hop_out.weight[:, 16:].normal_()
+    before = two(facts, query).pooled
+    with torch.no_grad():
+        two.hop_query[0].weight.normal_()  # the second query follows the first read
+    assert not torch.allclose(two(facts, query).pooled, before)
+    with pytest.raises(ValueError, match="hops"):
+        TripleEncoder(vocab.size, 8, 16, hops=0)
+    with pytest.raises(Exception, match="knowledge_hops"):
+        FusionConfig(knowledge_hops=0)
+
+
 def test_attention_pool_weights_only_valid_tokens() -> None:
     tokens = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [100.0, 100.0]]])
     mask = torch.tensor([[True, True, False]])
