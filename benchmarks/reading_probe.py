@@ -3,7 +3,7 @@
 PPO has to discover reading from reward alone; this probe asks the easier question first. It trains the
 ``FusionExtractor`` of ``--fusion`` (a FusionConfig as JSON) plus one linear layer, by supervised cross-entropy,
 to name the cell of the egocentric view that holds the episode's goal object (the object whose ``face``, ``touch``
-or ``pickup`` outcome is success), or "not in view". Every step trains on 256 fresh states of the training split
+or ``pickup`` outcome is success; on Defeat and Bring the object to carry, whose ``use`` wins), or "not in view". Every step trains on 256 fresh states of the training split
 (resets plus 0–3 random moves), so nothing can be memorised. It reports, where the goal is in view, accuracy on
 2,000 unseen states of the training split (does it generalise at all?) and of the test split (held-out
 compositions / kinds), each also with the instruction and facts zeroed: a probe that reads loses most of its
@@ -67,6 +67,8 @@ class GoalLabels:
             tables = episode.layout.tables
             goals = np.flatnonzero((tables.face == SUCCESS) | (tables.touch == SUCCESS)
                                    | (tables.pickup == SUCCESS))
+            if not len(goals):  # Defeat, Bring: the object to carry, whose use on another wins
+                goals = np.flatnonzero((tables.use[:-1] == SUCCESS).any(axis=1))
             if self.target == "look":
                 goal = episode.layout.objects[goals[0]]
                 labels[b] = self.shapes.index(goal.shape) * len(self.colours) + self.colours.index(goal.colour)
