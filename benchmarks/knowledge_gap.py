@@ -15,8 +15,7 @@ import argparse
 import gymnasium as gym
 
 import fusiongym  # noqa: F401
-from fusiongym.envs import REGISTRATIONS
-from fusiongym.envs.registration import is_deprecated
+from fusiongym.envs import env_ids
 from fusiongym.envs.conformance import oracle_success_rate
 
 CONTROLS = {
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--controls", action="store_true", help="also print the knowledge-controls table")
     args = parser.parse_args()
 
-    ids = [r.id for r in REGISTRATIONS if not is_deprecated(r.id) and gym.make(r.id).unwrapped.needs_knowledge]
+    ids = [i for i in env_ids(include_deprecated=False) if gym.make(i).unwrapped.needs_knowledge]
     print(f"test split, {args.episodes} episodes per cell, seeds {args.seed}..{args.seed + args.episodes - 1}")
     print(f"{'level':28} {'oracle with facts':>18} {'oracle without':>15} {'gap':>6}  necessary")
     for env_id in ids:

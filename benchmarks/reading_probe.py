@@ -1,14 +1,15 @@
 """Reading probe: can a fusion policy's features say *where the instructed object is*, trained with labels?
 
 PPO has to discover reading from reward alone; this probe asks the easier question first. It trains the
-``FusionExtractor`` of ``--fusion`` (a FusionConfig as JSON) plus one linear layer, by supervised cross-entropy,
-to name the cell of the egocentric view that holds the episode's goal object (the object whose ``face``, ``touch``
-or ``pickup`` outcome is success; on Defeat and Bring the object to carry, whose ``use`` wins), or "not in view". Every step trains on 256 fresh states of the training split
-(resets plus 0–3 random moves), so nothing can be memorised. It reports, where the goal is in view, accuracy on
-2,000 unseen states of the training split (does it generalise at all?) and of the test split (held-out
-compositions / kinds), each also with the instruction and facts zeroed: a probe that reads loses most of its
-accuracy when they are zeroed, one that guesses from the pixels does not. ``--target look`` probes the knowledge
-path alone: instruction and facts (no pixels) to the goal's shape × colour, over all states.
+``FusionExtractor`` of ``--fusion`` (a FusionConfig as JSON) plus one linear layer, by supervised cross-entropy, to
+name the cell of the egocentric view that holds the episode's goal object (the object whose ``face``, ``touch`` or
+``pickup`` outcome is success; on Defeat and Bring the object to carry, whose ``use`` wins), or "not in view".
+Every step trains on 256 fresh states of the training split (resets plus 0–3 random moves), so nothing can be
+memorised. It reports, where the goal is in view, accuracy on 2,000 unseen states of the training split (does it
+generalise at all?) and of the test split (held-out compositions / kinds), each also with the instruction and facts
+zeroed: a probe that reads loses most of its accuracy when they are zeroed, one that guesses from the pixels does
+not. ``--target look`` probes the knowledge path alone: instruction and facts (no pixels) to the goal's shape ×
+colour, over all states.
 
     python benchmarks/reading_probe.py --env fusiongym/GoTo-v0
     python benchmarks/reading_probe.py --env fusiongym/Fetch-v0 --env-kwargs '{"shuffle_appearance": true}' \

@@ -835,11 +835,12 @@ class GuideFollowerEnv(FusionParallelEnv):
 
     ## Arguments
     ``level="Fetch"``, the chosen level's own kwargs (``room_size``, ``num_rows``, ``num_cols``,
-    ``num_distractors``, ``split``, ``max_steps``, knowledge controls …), the single-agent env kwargs (``tile_size=8``,
-    ``view_size=7``, ``see_through_walls=False``, ``show_carried=False``, ``max_mission_len=16``, ``max_facts=32``,
-    ``render_tile_size=16``, ``render_facts=True``), ``message_len=4`` (k, 1 to 16), ``message_tokens=None`` (a list of vocabulary tokens to
-    restrict what the guide can say, e.g. the action names; ``None``: the whole vocabulary), ``map_tile_size=8``,
-    ``zero_messages=False``, ``render_mode=None | "rgb_array"`` (the map, the text and the last message).
+    ``num_distractors``, ``split``, ``max_steps``, knowledge controls …), the single-agent env kwargs
+    (``tile_size=8``, ``view_size=7``, ``see_through_walls=False``, ``show_carried=False``, ``max_mission_len=16``,
+    ``max_facts=32``, ``render_tile_size=16``, ``render_facts=True``), ``message_len=4`` (k, 1 to 16),
+    ``message_tokens=None`` (a list of vocabulary tokens to restrict what the guide can say, e.g. the action names;
+    ``None``: the whole vocabulary), ``map_tile_size=8``, ``zero_messages=False``,
+    ``render_mode=None | "rgb_array"`` (the map, the text and the last message).
 
     ## Registered configurations
     ``fusiongym/GuideFollower-v0``: Fetch in one 8×8 room, 2 distractors, 64×64 map.

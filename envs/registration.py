@@ -24,6 +24,13 @@ class Registration:
         return f"fusiongym.envs.suite:{self.env_class.removesuffix('Env')}VectorEnv"
 
 
+# The Large layouts of the carrying levels, shared by v1 and the deprecated v0 (which lacks the carried view)
+_DEFEAT_LARGE = {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_weapons": 4}
+_UNLOCK_LARGE = {"room_size": 8, "num_doors": 4, "num_distractors": 3, "max_facts": 48}
+_BRING_LARGE = {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_medicines": 4}
+_CARRIED_VIEW = {"show_carried": True}
+
+
 REGISTRATIONS: tuple[Registration, ...] = (
     Registration("fusiongym/GoTo-v1", "GoToEnv", {"wrong_object_fails": True},
                  "go to the <colour> <shape> in one room; facing another object fails (no knowledge)"),
@@ -48,20 +55,17 @@ REGISTRATIONS: tuple[Registration, ...] = (
         {"num_rows": 3, "num_cols": 3, "num_distractors": 5},
         "pick up a <category>, told by the facts, in 3x3 rooms",
     ),
-    Registration("fusiongym/Defeat-v1", "DefeatEnv", {"show_carried": True},
+    Registration("fusiongym/Defeat-v1", "DefeatEnv", {**_CARRIED_VIEW},
                  "defeat the <monster> with the weapon the facts say it is weak to"),
-    Registration("fusiongym/Defeat-Large-v1", "DefeatEnv",
-                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_weapons": 4, "show_carried": True},
+    Registration("fusiongym/Defeat-Large-v1", "DefeatEnv", {**_DEFEAT_LARGE, **_CARRIED_VIEW},
                  "defeat the <monster>, 3 monsters and 4 weapons in 3x3 rooms"),
-    Registration("fusiongym/Unlock-v1", "UnlockEnv", {"show_carried": True},
+    Registration("fusiongym/Unlock-v1", "UnlockEnv", {**_CARRIED_VIEW},
                  "reach the <gem> behind the locked door the facts name, with its key"),
-    Registration("fusiongym/Unlock-Large-v1", "UnlockEnv",
-                 {"room_size": 8, "num_doors": 4, "num_distractors": 3, "max_facts": 48, "show_carried": True},
+    Registration("fusiongym/Unlock-Large-v1", "UnlockEnv", {**_UNLOCK_LARGE, **_CARRIED_VIEW},
                  "reach the <gem>: 4 locked doors, 4 keys, distractor gems"),
-    Registration("fusiongym/Bring-v1", "BringEnv", {"show_carried": True},
+    Registration("fusiongym/Bring-v1", "BringEnv", {**_CARRIED_VIEW},
                  "bring the cure for <ailment> (a fact) to the <container>"),
-    Registration("fusiongym/Bring-Large-v1", "BringEnv",
-                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_medicines": 4, "show_carried": True},
+    Registration("fusiongym/Bring-Large-v1", "BringEnv", {**_BRING_LARGE, **_CARRIED_VIEW},
                  "bring the cure for <ailment> to the <container> in 3x3 rooms"),
     Registration("fusiongym/Avoid-v0", "AvoidEnv", {}, "reach the <colour> <shape>, crossing only harmless creatures"),
     Registration(
@@ -73,16 +77,13 @@ REGISTRATIONS: tuple[Registration, ...] = (
     # v0 of the levels where the agent carries an object across steps: the view did not show what it carries, so
     # a policy without memory cannot tell whether to pick up, drop or use (Fetch ends at the first pickup)
     Registration("fusiongym/Defeat-v0", "DefeatEnv", {}, "deprecated, use Defeat-v1: the view hides what is carried"),
-    Registration("fusiongym/Defeat-Large-v0", "DefeatEnv",
-                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_weapons": 4},
+    Registration("fusiongym/Defeat-Large-v0", "DefeatEnv", {**_DEFEAT_LARGE},
                  "deprecated, use Defeat-Large-v1: the view hides what is carried"),
     Registration("fusiongym/Unlock-v0", "UnlockEnv", {}, "deprecated, use Unlock-v1: the view hides what is carried"),
-    Registration("fusiongym/Unlock-Large-v0", "UnlockEnv",
-                 {"room_size": 8, "num_doors": 4, "num_distractors": 3, "max_facts": 48},
+    Registration("fusiongym/Unlock-Large-v0", "UnlockEnv", {**_UNLOCK_LARGE},
                  "deprecated, use Unlock-Large-v1: the view hides what is carried"),
     Registration("fusiongym/Bring-v0", "BringEnv", {}, "deprecated, use Bring-v1: the view hides what is carried"),
-    Registration("fusiongym/Bring-Large-v0", "BringEnv",
-                 {"num_rows": 3, "num_cols": 3, "num_distractors": 2, "num_medicines": 4},
+    Registration("fusiongym/Bring-Large-v0", "BringEnv", {**_BRING_LARGE},
                  "deprecated, use Bring-Large-v1: the view hides what is carried"),
 )
 
