@@ -1,0 +1,72 @@
+"""Where an imitation agent parts from the oracle: agreement per oracle action, and how its episodes end.
+
+Plays ``--episodes`` episodes of one split from the protocol's seeds. At every step the agent's most likely action
+(or, with ``--sample``, an action sampled from it as the evaluation protocol does) is compared with the level's
+reading oracle's; the world then steps with the agent's action with probability ``--mix`` and with the oracle's
+otherwise (``--mix 0``: the oracle leads, so the agent is judged on states the oracle visits; ``--mix 1``: the
+agent acts alone). Prints one JSON line: agreement overall and per oracle action (with the number of such states),
+and the episode outcomes (won, lost by an ending action, timed out).
+
+    python benchmarks/oracle_agreement.py runs/leaderboard/Defeat-v0-dagger-fusion-s0/agent \
+        --env fusiongym/Defeat-v0 --split train --episodes 30 --mix 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import fusiongym  # noqa: E402,F401
+from fusiongym.agents.checkpoint import load_agent  # noqa: E402
+from fusiongym.envs.world import ACTION_NAMES  # noqa: E402
+from fusiongym.training.evaluation import evaluation_seeds  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("agent", help="an agent folder (a run's agent/ or an imitation checkpoint-<step>/)")
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--episodes", type=int, default=30)
+    parser.add_argument("--mix", type=float, default=0.0, help="probability that the agent's action is stepped")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the mixing draws")
+    parser.add_argument("--sample", action="store_true", help="sample the agent's actions (torch seeded with --seed)")
+    parser.add_argument("--env-kwargs", default="{}", help="level keyword arguments as JSON")
+    args = parser.parse_args()
+
+    model = load_agent(args.agent, device="cpu")
+    env = gym.make(args.env, split=args.split, **json.loads(args.env_kwargs))
+    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(args.seed)
+    agree: dict[str, list[bool]] = {name: [] for name in ACTION_NAMES}
+    outcomes: Counter[str] = Counter()
+    for seed in evaluation_seeds(args.split, args.episodes):
+        observation, _ = env.reset(seed=int(seed))
+        while True:
+            expert = env.unwrapped.oracle_action()
+            own = int(model.predict(observation, deterministic=not args.sample)[0])
+            agree[ACTION_NAMES[expert]].append(own == expert)
+            observation, reward, terminated, truncated, info = env.step(own if rng.random() < args.mix else expert)
+            if terminated or truncated:
+                outcomes["won" if info.get("success") else "lost" if terminated else "timed out"] += 1
+                break
+    every = [hit for hits in agree.values() for hit in hits]
+    print(json.dumps({
+        "env": args.env, "split": args.split, "mix": args.mix, "sampled": args.sample, "episodes": args.episodes,
+        "agreement": round(float(np.mean(every)), 3),
+        "per_oracle_action": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in agree.items() if h},
+        "outcomes": dict(outcomes),
+    }))
+
+
+if __name__ == "__main__":
+    main()
