@@ -17,6 +17,12 @@ expert's action; and takes ``epochs`` passes of Adam over the last ``keep`` roll
 ``batch_size`` (``None``: the whole memory as one batch), minimising the negative log-likelihood of the labels.
 ``mix_warmup`` ramps the learner share from 0 up to ``mix`` over that fraction of the budget.
 
+``goal_loss`` > 0 adds an auxiliary task (UNREAL-style): a linear head on the policy's features names the cells of
+the view that hold what the expert is after (``goal_cells``: a level's ``oracle_goal_cells``, e.g. the weapon
+the monster's facts name), weighted by ``goal_loss`` against the action loss. Action labels say *what* to do;
+the goal labels also say *why*, at every step, which is what a rule read from the facts needs: on Defeat the
+decisive choice of weapon is a handful of the episode's actions. The head is used only in training.
+
 Why not the ``imitation`` package (HumanCompatibleAI): its release 1.0.1 pins ``gymnasium~=0.29`` and
 ``stable-baselines3~=2.2.1``, while this suite is written against Gymnasium 1.x's vector API; and its DAgger asks an
 expert *policy* for actions on observations, where the oracle here plans from the true world state of each world of
@@ -45,6 +51,7 @@ from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights, sa
 IMITATION_ALGOS = ("bc", "dagger")
 OPTIMIZER_FILE = "optimizer.safetensors"
 PROGRESS_FILE = "imitation.json"
+GOAL_HEAD_FILE = "goal_head.safetensors"
 
 
 class Imitation:
@@ -63,29 +70,43 @@ class Imitation:
         learning_rate: Adam's step size.
         max_grad_norm: gradient clipping (``None``: none).
         seed: seeds the mixing draws.
+        goal_cells: returns, for every world of ``env``, a bool row over the view's cells plus a last "none in
+            view" column: which cells hold the expert's current target (needed when ``goal_loss`` > 0).
+        goal_loss: weight of the auxiliary goal-cell loss (0: none).
     """
 
     def __init__(self, model: BaseAlgorithm, env: VecEnv, expert: Callable[[], np.ndarray], mix: float = 0.5,
                  mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1, batch_size: int | None = None,
                  keep: int = 1, learning_rate: float = 5e-4, max_grad_norm: float | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, goal_cells: Callable[[], np.ndarray] | None = None, goal_loss: float = 0.0) -> None:
         check_imitation_kwargs(mix=mix, mix_warmup=mix_warmup, rollout=rollout, epochs=epochs,
                                batch_size=batch_size, keep=keep, learning_rate=learning_rate,
-                               max_grad_norm=max_grad_norm)
+                               max_grad_norm=max_grad_norm, goal_loss=goal_loss)
+        if goal_loss and goal_cells is None:
+            raise ValueError("goal_loss > 0 needs goal_cells (the expert's target cells, e.g. a fusiongym vector "
+                             "env's oracle_goal_cells); set goal_loss to 0 for plain imitation")
         self.model, self.env, self.expert = model, env, expert
         self.mix, self.mix_warmup, self.rollout, self.epochs = float(mix), float(mix_warmup), rollout, epochs
         self.batch_size, self.keep, self.max_grad_norm = batch_size, keep, max_grad_norm
         self.policy = model.policy
-        self.optimizer = torch.optim.Adam([p for p in self.policy.parameters() if p.requires_grad],
+        self._obs: dict[str, np.ndarray] | None = None
+        self.goal_cells, self.goal_loss = goal_cells, float(goal_loss)
+        self.goal_head: torch.nn.Linear | None = None
+        if self.goal_loss:
+            assert goal_cells is not None
+            self._obs = env.reset()  # the expert labels worlds that exist: reset before asking for the width
+            self.goal_head = torch.nn.Linear(self.policy.features_dim, goal_cells().shape[1]).to(self.policy.device)
+        heads = list(self.goal_head.parameters()) if self.goal_head is not None else []
+        self.optimizer = torch.optim.Adam([p for p in self.policy.parameters() if p.requires_grad] + heads,
                                           lr=learning_rate)
         self.rng = np.random.default_rng(seed)
         self.num_timesteps = 0
         self.updates = 0
         self.logger: Any = None
+        self.goal_accuracy: float | None = None
         self.ep_success_buffer: deque[bool] = deque(maxlen=100)
         self.ep_return_buffer: deque[float] = deque(maxlen=100)
-        self._memory: deque[tuple[dict[str, np.ndarray], np.ndarray]] = deque(maxlen=keep)
-        self._obs: dict[str, np.ndarray] | None = None
+        self._memory: deque[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]] = deque(maxlen=keep)
         self._returns = np.zeros(env.num_envs)
 
     # --- learning ---------------------------------------------------------------------------------------------
@@ -114,9 +135,12 @@ class Imitation:
         assert self._obs is not None
         seen: list[dict[str, np.ndarray]] = []
         labels: list[np.ndarray] = []
+        goals: list[np.ndarray] = []
         agree = 0
         for _ in range(self.rollout):
             label = np.asarray(self.expert(), dtype=np.int64).reshape(self.env.num_envs)
+            if self.goal_cells is not None and self.goal_head is not None:
+                goals.append(np.asarray(self.goal_cells(), dtype=bool))
             own, _ = self.model.predict(self._obs, deterministic=False)
             own = np.asarray(own).reshape(self.env.num_envs)
             seen.append({key: value.copy() for key, value in self._obs.items()})
@@ -131,7 +155,7 @@ class Imitation:
                 self._returns[i] = 0.0
             self.num_timesteps += self.env.num_envs
         self._memory.append(({key: np.concatenate([s[key] for s in seen]) for key in seen[0]},
-                             np.concatenate(labels)))
+                             np.concatenate(labels), np.concatenate(goals) if goals else None))
         loss = self._fit()
         self.updates += 1
         return loss, agree / (self.rollout * self.env.num_envs)
@@ -139,24 +163,38 @@ class Imitation:
     def _fit(self) -> float:
         data = {key: np.concatenate([m[0][key] for m in self._memory]) for key in self._memory[0][0]}
         target = np.concatenate([m[1] for m in self._memory])
+        goals = np.concatenate([m[2] for m in self._memory]) if self.goal_head is not None else None
         size = self.batch_size or len(target)
         self.policy.set_training_mode(True)
-        losses = []
+        losses: list[float] = []
+        goal_hits: list[float] = []
         for _ in range(self.epochs):
+            goal_hits = []  # the last pass's
             order = self.rng.permutation(len(target)) if size < len(target) else np.arange(len(target))
             for start in range(0, len(order), size):
                 index = order[start:start + size]
                 tensors, _ = self.policy.obs_to_tensor({key: value[index] for key, value in data.items()})
-                log_prob = self.policy.get_distribution(tensors).log_prob(
-                    torch.as_tensor(target[index], device=self.policy.device))
-                loss = -log_prob.mean()
+                # the policy's get_distribution, with its features kept for the goal head
+                features = self.policy.extract_features(tensors, self.policy.pi_features_extractor)
+                latent = self.policy.mlp_extractor.forward_actor(features)
+                distribution = self.policy._get_action_dist_from_latent(latent)
+                loss = -distribution.log_prob(torch.as_tensor(target[index], device=self.policy.device)).mean()
+                if self.goal_head is not None and goals is not None:
+                    logits = self.goal_head(features)
+                    mask = torch.as_tensor(goals[index], device=logits.device)
+                    # the negative log of the probability given to any of the target cells
+                    goal_nll = torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~mask, -torch.inf), 1)
+                    loss = loss + self.goal_loss * goal_nll.mean()
+                    goal_hits.append(mask.gather(1, logits.argmax(1, keepdim=True)).float().mean().item())
                 self.optimizer.zero_grad()
                 loss.backward()
                 if self.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
+                                                   self.max_grad_norm)
                 self.optimizer.step()
                 losses.append(loss.item())
         self.policy.set_training_mode(False)
+        self.goal_accuracy = float(np.mean(goal_hits)) if goal_hits else None
         return float(np.mean(losses))
 
     def _log(self, loss: float, agreement: float, total_timesteps: int) -> None:
@@ -164,6 +202,8 @@ class Imitation:
         self.logger.record("train/expert_agreement", agreement)
         self.logger.record("train/learner_share", self.learner_share(total_timesteps))
         self.logger.record("train/updates", self.updates)
+        if self.goal_accuracy is not None:  # the goal head's hits on its training batches (auxiliary task)
+            self.logger.record("train/goal_accuracy", self.goal_accuracy)
         if self.ep_success_buffer:
             # episodes of the mixed behaviour (expert and learner), not of the learner alone: see eval/ for that
             self.logger.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
@@ -180,6 +220,9 @@ class Imitation:
         save_agent(self.model, folder)
         tensors, groups = _optimizer_to_tensors(self.optimizer)
         save_file(tensors, str(folder / OPTIMIZER_FILE))
+        if self.goal_head is not None:
+            save_file({k: v.detach().contiguous() for k, v in self.goal_head.state_dict().items()},
+                      str(folder / GOAL_HEAD_FILE))
         progress = {"num_timesteps": self.num_timesteps, "updates": self.updates, "param_groups": groups,
                     "rng": self.rng.bit_generator.state}
         (folder / PROGRESS_FILE).write_text(json.dumps(progress) + "\n")
@@ -195,8 +238,15 @@ class Imitation:
         try:
             progress = json.loads((folder / PROGRESS_FILE).read_text())
             tensors = load_file(str(folder / OPTIMIZER_FILE))
+            goal_head = load_file(str(folder / GOAL_HEAD_FILE)) if self.goal_head is not None else None
         except (OSError, json.JSONDecodeError, SafetensorError) as err:
             raise CheckpointError(f"{folder} is not a complete imitation checkpoint ({err}); start a new run") from None
+        if self.goal_head is not None and goal_head is not None:
+            try:
+                self.goal_head.load_state_dict(goal_head)
+            except RuntimeError as err:
+                raise CheckpointError(f"{folder}'s goal head does not fit this learner ({err}); start a new "
+                                      "run") from None
         _optimizer_from_tensors(self.optimizer, tensors, progress["param_groups"])
         self.num_timesteps, self.updates = int(progress["num_timesteps"]), int(progress["updates"])
         self.rng.bit_generator.state = progress["rng"]
@@ -204,7 +254,7 @@ class Imitation:
 
 def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1,
                            batch_size: int | None = None, keep: int = 1, learning_rate: float = 5e-4,
-                           max_grad_norm: float | None = None) -> None:
+                           max_grad_norm: float | None = None, goal_loss: float = 0.0) -> None:
     """Raise ``ValueError`` naming the fix for an imitation hyperparameter that cannot be used."""
     if not isinstance(mix, (int, float)) or not 0 <= mix <= 1:
         raise ValueError(f"mix must be a probability in [0, 1] (the learner's share of actions), got {mix!r}")
@@ -217,6 +267,8 @@ def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: i
         raise ValueError(f"batch_size must be a positive int (or null: the whole memory), got {batch_size!r}")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if not isinstance(goal_loss, (int, float)) or isinstance(goal_loss, bool) or not goal_loss >= 0:
+        raise ValueError(f"goal_loss must be a weight >= 0 (0: no auxiliary goal task), got {goal_loss!r}")
     if max_grad_norm is not None and (not isinstance(max_grad_norm, (int, float)) or not max_grad_norm > 0):
         raise ValueError(f"max_grad_norm must be a positive number (or null: no clipping), got {max_grad_norm!r}")
 

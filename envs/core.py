@@ -21,7 +21,7 @@ from gymnasium.vector.utils import batch_space
 
 from fusiongym.envs.levels import Episode, Level
 from fusiongym.envs.ontology import load_ontology
-from fusiongym.envs.oracle import oracle_action
+from fusiongym.envs.oracle import oracle_action, oracle_subgoal, oracle_target_cells
 from fusiongym.envs.rendering import TileAtlas, text_panel
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import ACTION_NAMES, CELL_NAMES, SUCCESS, TileIndex, WorldBatch
@@ -146,6 +146,20 @@ class Simulation:
 
     def oracle_action(self, b: int, use_facts: bool) -> int:
         return oracle_action(self.batch, b, self.level, self.episodes[b], use_facts)
+
+    def oracle_goal_cells(self, use_facts: bool) -> np.ndarray:
+        """(B, V * V + 1) bool: the cells of each world's view (row-major, as the ``image``) that hold what the
+        oracle is after now; the last column is set where none is in view (or the oracle is about to drop)."""
+        batch = self.batch
+        view = batch.ego_cells().reshape(batch.batch_size, -1)
+        goals = np.zeros((batch.batch_size, view.shape[1] + 1), bool)
+        for b in range(batch.batch_size):
+            subgoal = oracle_subgoal(batch, b, self.level, self.episodes[b], use_facts)
+            targets = oracle_target_cells(batch, b, subgoal) if subgoal.action != "drop" else []
+            if targets:
+                goals[b, :-1] = np.isin(view[b], targets)
+        goals[:, -1] = ~goals[:, :-1].any(axis=1)
+        return goals
 
     def symbolic_states(self) -> list[bytes]:
         """Per world, the observation as compact bytes: view tile ids, carried sprite, mission and fact ids."""
@@ -388,6 +402,12 @@ class FusionVectorEnv(gym.vector.VectorEnv):
     def oracle_actions(self, use_facts: bool = True) -> np.ndarray:
         """The oracle's next action in every world."""
         return np.array([self._sim.oracle_action(i, use_facts) for i in range(self.num_envs)], dtype=np.int64)
+
+    def oracle_goal_cells(self, use_facts: bool = True) -> np.ndarray:
+        """``(num_envs, V * V + 1)`` bool: which cells of each world's view (row-major, laid out as the ``image``
+        observation) hold what the oracle is after now (an object to reach, pick up or use, a door to open); the
+        last column marks worlds where none is in view. Imitation's auxiliary goal labels (``goal_loss``)."""
+        return self._sim.oracle_goal_cells(use_facts)
 
     @property
     def episodes(self) -> list[Episode]:

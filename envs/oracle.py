@@ -33,12 +33,28 @@ from fusiongym.envs.world import (
 _FINAL_ACTION = {"face": DONE, "pickup": PICKUP, "toggle": TOGGLE}
 
 
+def oracle_subgoal(batch: WorldBatch, b: int, level: Level, episode, use_facts: bool = True) -> Subgoal:
+    """What the oracle is after in world ``b`` now (the level's :meth:`~fusiongym.envs.levels.Level.oracle_subgoal`)."""
+    p = batch.pad
+    cells = batch.cell[b, p : p + batch.height, p : p + batch.width]
+    return level.oracle_subgoal(episode, int(batch.carrying[b]), use_facts, cells)
+
+
+def oracle_target_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> list[int]:
+    """The cells of world ``b``'s padded grid (``y * (width + 2 * pad) + x``) that hold ``subgoal``'s targets: its
+    objects and the door cells it faces."""
+    p, wp = batch.pad, batch.width + 2 * batch.pad
+    found = [np.argwhere(batch.obj_at[b] == slot) for slot in subgoal.targets]
+    return [int(f[0, 0]) * wp + int(f[0, 1]) for f in found if f.size] + [
+        (y + p) * wp + x + p for y, x in subgoal.cells]
+
+
 def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: bool = True) -> int:
     """The oracle's next action in world ``b``."""
     carrying = int(batch.carrying[b])
     p = batch.pad
     cells = batch.cell[b, p : p + batch.height, p : p + batch.width]
-    subgoal: Subgoal = level.oracle_subgoal(episode, carrying, use_facts, cells)
+    subgoal: Subgoal = oracle_subgoal(batch, b, level, episode, use_facts)
     y, x, d = int(batch.agent_y[b]), int(batch.agent_x[b]), int(batch.agent_dir[b])
     if subgoal.action == "drop":
         return _drop_somewhere(batch, b, y, x, d)

@@ -473,6 +473,15 @@ class WorldBatch:
             ids[held, v - 1, v // 2] = self.obj_tile[self._rows[held], self.carrying[held]]
         return ids
 
+    def ego_cells(self) -> np.ndarray:
+        """(B, V, V) cell of its own padded grid (``y * (width + 2 * pad) + x``) that each world's agent sees at each
+        cell of its egocentric view; -1 out of sight."""
+        index = self._ego_index()
+        cells = index - (self._rows * self._cells_per_world)[:, None, None]
+        if not self.see_through_walls:
+            cells[~self._ego_visible(self._flat["tile"].take(index, mode="clip"))] = -1
+        return cells
+
     def ego_slots(self) -> np.ndarray:
         """(B, V, V) object slot seen at each cell of the egocentric views (-1: no object, or out of sight)."""
         index = self._ego_index()

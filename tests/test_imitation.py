@@ -173,3 +173,53 @@ def test_value_warmup_holds_the_policy_while_the_value_head_learns(tmp_path: Pat
     train(free, tmp_path / "free", progress=False)
     moved = load_agent(tmp_path / "free" / "agent").policy.state_dict()
     assert not torch.equal(moved["action_net.weight"], before["action_net.weight"])
+
+
+@pytest.mark.parametrize("env_id", ["fusiongym/Fetch-v0", "fusiongym/Defeat-v1", "fusiongym/Unlock-v1",
+                                    "fusiongym/Bring-v1"])  # GoTo-v1 ends on facing: no final action to check
+def test_the_goal_cells_mark_what_the_oracle_acts_on(env_id: str) -> None:
+    from fusiongym.envs.world import DONE, PICKUP
+
+    venv = FusionSB3VecEnv(env_id, num_envs=16, seed=1)
+    venv.reset()
+    native = venv.native
+    side = native.view_slots().shape[1]
+    front = (side - 2) * side + side // 2  # the cell the agent faces
+    finals = 0
+    for _ in range(40):
+        goals, actions = native.oracle_goal_cells(), native.oracle_actions()
+        assert goals.shape == (16, side * side + 1)
+        assert np.array_equal(goals[:, -1], ~goals[:, :-1].any(1))  # "none in view" exactly when no cell is marked
+        # the oracle picks up or declares done only facing its target (toggles also open doors on its way)
+        finishing = np.isin(actions, [PICKUP, DONE])
+        assert goals[finishing, front].all()
+        finals += int(finishing.sum())
+        venv.step(actions)
+    assert finals > 10
+
+
+def test_the_goal_head_learns_the_experts_target_cells_and_is_checkpointed(tmp_path: Path) -> None:
+    venv = FusionSB3VecEnv("fusiongym/Defeat-v1", num_envs=8, seed=0)
+
+    def learner(epochs: int, goal_loss: float = 1.0, seed: int = 0) -> Imitation:
+        return Imitation(make_agent("ppo", venv, policy="cnn", seed=seed, device="cpu"), venv,
+                         expert=lambda: venv.native.oracle_actions(True), rollout=8, epochs=epochs,
+                         learning_rate=3e-3, goal_cells=lambda: venv.native.oracle_goal_cells(True),
+                         goal_loss=goal_loss)
+
+    fitted = learner(epochs=30)
+    fitted.update(0.5)
+    assert fitted.goal_accuracy is not None and fitted.goal_accuracy > 0.9  # it fits the cells it was shown
+    assert learner(epochs=1, goal_loss=0.0).goal_head is None
+    fitted.save(tmp_path / "ckpt")
+    restored = learner(epochs=1, seed=1)
+    restored.load(tmp_path / "ckpt")
+    assert restored.goal_head is not None and fitted.goal_head is not None
+    for a, b in zip(fitted.goal_head.parameters(), restored.goal_head.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="needs goal_cells"):
+        Imitation(fitted.model, venv, expert=lambda: venv.native.oracle_actions(True), goal_loss=1.0)
+    from fusiongym.training.config import ConfigError, build_run_config
+
+    with pytest.raises(ConfigError, match="goal_loss must be a weight"):
+        build_run_config("fusiongym/Defeat-v1", "dagger", "cnn", overrides=["goal_loss=-1"])

@@ -67,7 +67,7 @@ def algo_keys(algo: str) -> tuple[str, ...]:
         from fusiongym.agents.imitation import Imitation
 
         parameters = inspect.signature(Imitation.__init__).parameters
-        return tuple(name for name in parameters if name not in {"self", "model", "env", "expert", "seed"} and not (
+        return tuple(name for name in parameters if name not in {"self", "model", "env", "expert", "seed", "goal_cells"} and not (
             algo == "bc" and name in ("mix", "mix_warmup")))  # behaviour cloning: the expert always acts
     from fusiongym.agents.factory import algorithm_class
 

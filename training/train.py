@@ -631,7 +631,7 @@ def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any], dev
     if config.algo == "bc":
         kwargs["mix"] = 0.0
     learner = Imitation(model, env, expert=lambda: env.native.oracle_actions(True), seed=config.seed + done,
-                        **kwargs)
+                        goal_cells=lambda: env.native.oracle_goal_cells(True), **kwargs)
     if done:
         folder = Path(run_dir) / (state.get("checkpoint") or {}).get("file", "")
         if not (state.get("checkpoint") or {}).get("file") or not folder.is_dir():
