@@ -5,7 +5,9 @@ Plays ``--episodes`` episodes of one split from the protocol's seeds. At every s
 reading oracle's; the world then steps with the agent's action with probability ``--mix`` and with the oracle's
 otherwise (``--mix 0``: the oracle leads, so the agent is judged on states the oracle visits; ``--mix 1``: the
 agent acts alone). Prints one JSON line: agreement overall and per oracle action (with the number of such states),
-and the episode outcomes (won, lost by an ending action, timed out).
+agreement where what the oracle is after is in view and where it is not (``oracle_goal_cells``: a policy without
+memory cannot know which way to turn towards what it has not seen), and the episode outcomes (won, lost by an
+ending action, timed out).
 
     python benchmarks/oracle_agreement.py runs/leaderboard/Defeat-v0-dagger-fusion-s0/agent \
         --env fusiongym/Defeat-v0 --split train --episodes 30 --mix 0
@@ -48,6 +50,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     agree: dict[str, list[bool]] = {name: [] for name in ACTION_NAMES}
+    by_view: dict[str, list[bool]] = {"goal in view": [], "goal out of view": []}
     outcomes: Counter[str] = Counter()
     for seed in evaluation_seeds(args.split, args.episodes):
         observation, _ = env.reset(seed=int(seed))
@@ -55,6 +58,7 @@ def main() -> None:
             expert = env.unwrapped.oracle_action()
             own = int(model.predict(observation, deterministic=not args.sample)[0])
             agree[ACTION_NAMES[expert]].append(own == expert)
+            by_view["goal out of view" if env.unwrapped.oracle_goal_cells()[-1] else "goal in view"].append(own == expert)
             observation, reward, terminated, truncated, info = env.step(own if rng.random() < args.mix else expert)
             if terminated or truncated:
                 outcomes["won" if info.get("success") else "lost" if terminated else "timed out"] += 1
@@ -64,6 +68,7 @@ def main() -> None:
         "env": args.env, "split": args.split, "mix": args.mix, "sampled": args.sample, "episodes": args.episodes,
         "agreement": round(float(np.mean(every)), 3),
         "per_oracle_action": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in agree.items() if h},
+        "by_view": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in by_view.items() if h},
         "outcomes": dict(outcomes),
     }))
 

@@ -240,6 +240,12 @@ class FusionEnv(gym.Env):
         self._current_episode()
         return self._sim.oracle_action(0, use_facts)
 
+    def oracle_goal_cells(self, use_facts: bool = True) -> np.ndarray:
+        """``(V * V + 1,)`` bool: the view cells holding what the oracle is after now; the last entry marks "none
+        in view" (see the vector env's ``oracle_goal_cells``)."""
+        self._current_episode()
+        return self._sim.oracle_goal_cells(use_facts)[0]
+
     @property
     def episode(self) -> Episode:
         return self._current_episode()

@@ -1,9 +1,9 @@
 """The oracle bot: a planner over the privileged state of one world of a batch.
 
 The level says what to do next (:meth:`~fusiongym.envs.levels.Level.oracle_subgoal`): face one of some
-object slots, then pick up, toggle or just stand there. This module finds the way — a breadth-first search
-over cells, opening closed doors on the way and locked ones when it carries their key — and returns the next
-MiniGrid action.
+object slots, then pick up, toggle or just stand there. This module finds the way — a search over (cell, heading)
+states that counts turns as actions and breaks ties in the agent's own frame (:class:`HeadingPlan`), opening
+closed doors on the way and locked ones when it carries their key — and returns the next MiniGrid action.
 """
 
 from __future__ import annotations
@@ -71,27 +71,33 @@ def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: b
     if front in targets:
         return _FINAL_ACTION[subgoal.action]
     forbidden = {(int(cy), int(cx)) for cy, cx in np.argwhere((obj_at >= 0) & (batch.face[b].take(obj_at) == FAILURE))}
-    if forbidden:  # facing some objects fails (GoTo-v1): step down the world's (cell, heading) distance field
-        # in the grid's own coordinates (no padding), where the level drew the same plan when it generated the
-        # world: the grid does not change in a GoTo-v1 episode (nothing is picked up or moved before it ends, and
-        # closed doors count as passable), so one plan serves the whole episode
-        inner = (slice(p, p + batch.height), slice(p, p + batch.width))
-        objects, keys = batch.obj_at[b][inner], batch.door_key[b][inner]
+    # step down the world's (cell, heading) distance field: the fewest left / right / forward actions, turns
+    # counted, ties broken in the agent's own frame (left, right, forward), never facing a cell where facing fails
+    # (GoTo-v1). A shortest path over cells alone would break ties by compass direction, which an egocentric view
+    # does not show: the same view would be labelled with different turns, and imitation could not fit them. The
+    # plan is kept in the episode's memo until the grid, the goals or what the agent carries change.
+    inner = (slice(p, p + batch.height), slice(p, p + batch.width))
+    objects, keys = batch.obj_at[b][inner], batch.door_key[b][inner]
+    passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
+    if carrying >= 0:
+        passable |= (cells == DOOR_LOCKED) & (keys == carrying) & (objects < 0)
+    for slot in subgoal.walk_over:
+        passable |= (objects == slot) & (cells != WALL)
+    walled = not (passable[0].any() or passable[-1].any() or passable[:, 0].any() or passable[:, -1].any())
+    if walled:  # the plan's flat offsets need a closed border, which every level's outer wall gives
         goals = {(ty - p, tx - p) for ty, tx in targets}
-        key = (int(carrying), tuple(sorted(goals)))
+        shifted = {(fy - p, fx - p) for fy, fx in forbidden}
+        key = (tuple(sorted(goals)), tuple(sorted(shifted)), passable.tobytes())
         plan = episode.oracle_memo.get("heading_plan")
         if plan is None or plan[0] != key:
-            passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
-            if carrying >= 0:
-                passable |= (cells == DOOR_LOCKED) & (keys == carrying) & (objects < 0)
-            for slot in subgoal.walk_over:
-                passable |= (objects == slot) & (cells != WALL)
-            plan = (key, HeadingPlan(passable, goals, {(fy - p, fx - p) for fy, fx in forbidden}))
+            plan = (key, HeadingPlan(passable, goals, shifted))
             episode.oracle_memo["heading_plan"] = plan
         action = plan[1].first_action(y - p, x - p, d)
         if action == FORWARD and batch.cell[b][front] in (DOOR_CLOSED, DOOR_LOCKED):
             return TOGGLE
-        return DONE if action is None else action
+        if action is not None or forbidden:
+            return DONE if action is None else action
+    # no plan from here (standing where the plan does not stand, or an open border): the shortest path over cells
     path = _shortest_path(batch, b, (y, x), targets, carrying, set(subgoal.walk_over))
     if path is None:
         return DONE

@@ -60,3 +60,41 @@ def test_kwargs_reach_the_level() -> None:
     env = gym.make("fusiongym/GoTo-v0", tile_size=4, view_size=5, max_facts=8, max_mission_len=12)
     obs, _ = env.reset(seed=0)
     assert obs["image"].shape == (20, 20, 3) and obs["facts"].shape == (8, 3) and obs["mission"].shape == (12,)
+
+
+@pytest.mark.parametrize("env_id", ["fusiongym/Fetch-v0", "fusiongym/Defeat-v1", "fusiongym/Bring-v1"])
+def test_the_oracle_reaches_its_target_in_the_fewest_actions_turns_counted(env_id: str) -> None:
+    """The oracle plans over (cell, heading), so it never takes a path that is short in cells but long in turns (and
+    breaks ties in the agent's own frame, not by compass direction, which the view does not show)."""
+    from collections import deque
+
+    from fusiongym.envs.world import DIR_YX, FLOOR, PICKUP, SUCCESS
+
+    env = gym.make(env_id)
+    for seed in range(25):
+        env.reset(seed=seed)
+        batch, episode = env.unwrapped._sim.batch, env.unwrapped.episode
+        tables = episode.layout.tables
+        goal_slots = np.flatnonzero(tables.pickup == SUCCESS)
+        if not len(goal_slots):  # Defeat, Bring: the object to carry
+            goal_slots = np.flatnonzero((tables.use[:-1] == SUCCESS).any(axis=1))
+        free = (batch.cell[0] == FLOOR) & (batch.obj_at[0] < 0)
+        targets = {tuple(int(v) for v in yx) for yx in np.argwhere(np.isin(batch.obj_at[0], goal_slots))}
+        start = (int(batch.agent_y[0]), int(batch.agent_x[0]), int(batch.agent_dir[0]))
+        fewest, seen, queue = None, {start}, deque([(start, 0)])
+        while queue:  # breadth-first over (y, x, heading): left, right, forward each cost one action
+            (y, x, d), steps = queue.popleft()
+            if (y + int(DIR_YX[d][0]), x + int(DIR_YX[d][1])) in targets:
+                fewest = steps
+                break
+            ahead = (y + int(DIR_YX[d][0]), x + int(DIR_YX[d][1]))
+            for state in ((y, x, (d - 1) % 4), (y, x, (d + 1) % 4), (*ahead, d)):
+                if state not in seen and free[state[0], state[1]]:
+                    seen.add(state)
+                    queue.append((state, steps + 1))
+        assert fewest is not None
+        taken = 0
+        while (action := env.unwrapped.oracle_action()) != PICKUP:
+            env.step(action)
+            taken += 1
+        assert taken == fewest, (seed, taken, fewest)
