@@ -28,6 +28,13 @@ select parts of the matrix and a later call adds the rest::
     python scripts/make_leaderboard.py --out /tmp/lb --runs /tmp/lb-runs --agents dagger-fusion \\
         --levels fusiongym/GoTo-v1 --timesteps dagger-fusion=20000        # a quick look
 
+When a recipe or the oracle changes, ``--rebuild AGENT ...`` first withdraws those agents' rows on the selected
+levels and seeds (archived, with their ablation rows, in ``withdrawn.jsonl``) and moves their run folders aside
+(``RUN.withdrawn-<time>``), so the same call trains and submits them again::
+
+    python scripts/make_leaderboard.py --levels fusiongym/Bring-v1 --agents oracle dagger-fusion --seeds 0 \
+        --rebuild oracle dagger-fusion
+
 Budgets default to each algorithm's YAML ``n_timesteps``; ``--timesteps AGENT=N`` overrides one.
 ``leaderboard/README.md`` is rewritten with the budgets, the seeds, the machine and the wall time of every job
 (kept in ``leaderboard/jobs.jsonl``).
@@ -84,6 +91,9 @@ def main() -> int:
     parser.add_argument("--no-ablations", action="store_true", help="skip the ablation rows")
     parser.add_argument("--ablations-only", action="store_true", help="only the ablation rows")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rebuild", nargs="+", default=[], choices=[*REFERENCES, *LEARNED], metavar="AGENT",
+                        help="withdraw these agents' rows on the selected levels and seeds (archived in "
+                             "withdrawn.jsonl) and move their run folders aside, then build them again")
     args = parser.parse_args()
 
     started = time.time()
@@ -101,6 +111,10 @@ def main() -> int:
         with open(log, "a") as handle:
             handle.write(json.dumps(job) + "\n")
         print(json.dumps(job), flush=True)
+
+    for env_id in levels:
+        for agent in args.rebuild:
+            withdraw(board, agent, env_id, args, record)
 
     if not args.ablations_only:
         for env_id in levels:  # the references first: cheap, and what every learned row is read against
@@ -168,6 +182,25 @@ def train_and_submit(board: Leaderboard, agent: str, env_id: str, seed: int, arg
     record({"env": env_id, "agent": name, "success": result.success_rate.value, "steps": state["num_timesteps"],
             "train_minutes": round(state.get("wall_time_s", 0.0) / 60, 1),
             "job_minutes": round((time.time() - job_start) / 60, 1)})
+
+
+def withdraw(board: Leaderboard, agent: str, env_id: str, args: argparse.Namespace, record: Any) -> None:
+    """Take ``agent``'s rows on ``env_id`` (every seed of ``--seeds`` for a learned agent) out of the database into
+    ``withdrawn.jsonl``, and move its run folders aside, so that they are built again."""
+    names = [agent] if agent in REFERENCES else [f"{agent}-s{seed}" for seed in args.seeds]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for name in names:
+        rows = board.withdraw(name, env_id)
+        if rows:
+            with open(args.out / "withdrawn.jsonl", "a") as handle:
+                for row in rows:
+                    handle.write(json.dumps({**row, "withdrawn": stamp}) + "\n")
+        run_dir = args.runs / f"{env_id.split('/')[-1]}-{name}"
+        moved = run_dir.with_name(f"{run_dir.name}.withdrawn-{stamp}") if run_dir.exists() else None
+        if moved is not None:
+            run_dir.rename(moved)
+        if rows or moved:
+            record({"env": env_id, "agent": name, "withdrawn_rows": len(rows), "run_moved_to": str(moved or "")})
 
 
 def best_learned(board: Leaderboard, env_id: str, episodes: int) -> dict[str, Any] | None:

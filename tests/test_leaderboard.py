@@ -326,3 +326,19 @@ def test_export_without_out_writes_to_the_user_data_folder(tmp_path: Path, monke
     assert all((checkout / "leaderboard" / n).read_text() == "committed" for n in
                ("leaderboard.md", "leaderboard.csv", "leaderboard.html"))
     assert "mine" in (home / "export" / "leaderboard.md").read_text() and str(home / "export") in out
+
+
+def test_withdrawing_an_agent_returns_its_rows_and_leaves_the_others(tmp_path: Path) -> None:
+    board = Leaderboard(tmp_path / "board.sqlite")
+    for env_id in ("fusiongym/GoTo-v0", "fusiongym/Fetch-v0"):
+        board.submit(Submission.from_dict(make_submission("old-recipe", env_id)))
+        board.submit(Submission.from_dict(make_submission("old-recipe", env_id, ablated=["facts"])))
+        board.submit(Submission.from_dict(make_submission("other", env_id)))
+    removed = board.withdraw("old-recipe", "fusiongym/Fetch-v0")
+    assert sorted((r["env_id"], r["ablated"]) for r in removed) == [("fusiongym/Fetch-v0", ""),
+                                                                     ("fusiongym/Fetch-v0", "facts")]
+    left = {(r["agent"], r["env_id"], r["ablated"]) for r in board.submissions()}
+    assert left == {("old-recipe", "fusiongym/GoTo-v0", ""), ("old-recipe", "fusiongym/GoTo-v0", "facts"),
+                    ("other", "fusiongym/GoTo-v0", ""), ("other", "fusiongym/Fetch-v0", "")}
+    board.submit(Submission.from_dict(make_submission("old-recipe", "fusiongym/Fetch-v0")))  # its place is free
+    assert Submission.from_dict({k: v for k, v in removed[0].items() if k != "id"}).agent == "old-recipe"

@@ -1,5 +1,6 @@
 """``scripts/make_leaderboard.py`` end to end on a tiny matrix: references, a learned agent, its ablation rows, the
-exports; and run again, it skips every row already in the database."""
+exports; run again, it skips every row already in the database; with ``--rebuild`` it archives an agent's rows and
+builds them again."""
 
 from __future__ import annotations
 
@@ -30,3 +31,15 @@ def test_a_tiny_matrix_builds_and_a_second_run_adds_nothing(tmp_path: Path) -> N
     assert second.returncode == 0, second.stderr[-3000:]
     again = (tmp_path / "lb" / "jobs.jsonl").read_text().splitlines()
     assert len(again) == len(jobs)  # every row was already there: nothing trained or evaluated twice
+    rebuilt = subprocess.run([*args, "--rebuild", "dagger-fusion", "oracle"], capture_output=True, text=True,
+                             timeout=600, env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    withdrawn = [json.loads(line) for line in (tmp_path / "lb" / "withdrawn.jsonl").read_text().splitlines()]
+    assert sorted((w["agent"], w["ablated"]) for w in withdrawn) == [
+        ("dagger-fusion-s0", ""), ("dagger-fusion-s0", "facts"), ("dagger-fusion-s0", "image"),
+        ("dagger-fusion-s0", "mission"), ("oracle", "")]  # archived, not lost
+    assert len(list((tmp_path / "runs").glob("GoTo-v1-dagger-fusion-s0.withdrawn-*"))) == 1
+    jobs = [json.loads(line) for line in (tmp_path / "lb" / "jobs.jsonl").read_text().splitlines()]
+    agents = {(j["agent"], j.get("ablated", "")) for j in jobs[len(again):] if "success" in j}
+    assert agents == {("oracle", ""), ("dagger-fusion-s0", ""), ("dagger-fusion-s0", "facts"),
+                      ("dagger-fusion-s0", "mission"), ("dagger-fusion-s0", "image")}  # built again

@@ -339,6 +339,27 @@ class Leaderboard:
         finally:
             connection.close()
 
+    def withdraw(self, agent: str, env_id: str) -> list[dict[str, Any]]:
+        """Remove every row of ``agent`` on ``env_id`` (its ablation rows too) in one transaction, and return them
+        as :meth:`submissions` would have: the caller keeps them (``make_leaderboard.py --rebuild`` archives them in
+        ``withdrawn.jsonl``) before a retrained agent takes their place."""
+        rows = [r for r in self.submissions(env_id=env_id) if r["agent"] == agent]
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("DELETE FROM submissions WHERE agent = ? AND env_id = ?", (agent, env_id))
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as err:
+            raise self._error(err) from None
+        finally:
+            connection.close()
+        return rows
+
     def submissions(self, env_id: str | None = None, split: str | None = None) -> list[dict[str, Any]]:
         """Stored submissions (optionally of one env / split), best success rate first."""
         query, params = "SELECT * FROM submissions", []
