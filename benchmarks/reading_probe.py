@@ -9,7 +9,8 @@ memorised. It reports, where the goal is in view, accuracy on 2,000 unseen state
 generalise at all?) and of the test split (held-out compositions / kinds), each also with the instruction and facts
 zeroed: a probe that reads loses most of its accuracy when they are zeroed, one that guesses from the pixels does
 not. ``--target look`` probes the knowledge path alone: instruction and facts (no pixels) to the goal's shape ×
-colour, over all states.
+colour, over all states. ``--target action`` trains the whole extractor to name the oracle's action: imitation
+from a stream where every state is fresh, against which DAgger's reuse of a few recent episodes can be judged.
 
     python benchmarks/reading_probe.py --env fusiongym/GoTo-v0
     python benchmarks/reading_probe.py --env fusiongym/Fetch-v0 --env-kwargs '{"shuffle_appearance": true}' \
@@ -53,7 +54,7 @@ class GoalLabels:
         self.cells = int(np.prod(self.env.unwrapped.view_slots().shape[1:]))  # label `cells`: not in view
         ontology = load_ontology()
         self.shapes, self.colours = list(ontology.shapes), list(ontology.colours)
-        self.classes = self.cells + 1 if target == "cell" else len(self.shapes) * len(self.colours)
+        self.classes = {"cell": self.cells + 1, "action": 7}.get(target, len(self.shapes) * len(self.colours))
 
     def sample(self, seed: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """``count`` fresh states (resets from ``seed`` then 0–3 random moves) and their labels."""
@@ -62,6 +63,8 @@ class GoalLabels:
         for _ in range(int(rng.integers(0, 4))):  # a few random turns and steps: not every state is a fresh reset
             obs, *_ = self.env.step(rng.integers(0, 3, self.count))
         native = self.env.unwrapped
+        if self.target == "action":
+            return self._tensors(obs), torch.as_tensor(native.oracle_actions(True))
         slots = native.view_slots().reshape(self.count, -1)
         labels = np.full(self.count, slots.shape[1], np.int64)
         for b, episode in enumerate(native.episodes):
@@ -77,13 +80,19 @@ class GoalLabels:
             cells = np.flatnonzero(np.isin(slots[b], goals))
             if len(cells):
                 labels[b] = cells[0]
+        return self._tensors(obs), torch.as_tensor(labels)
+
+    @staticmethod
+    def _tensors(obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         tensors = {key: torch.as_tensor(value) for key, value in obs.items()}
         tensors["image"] = tensors["image"].float() / 255  # what SB3 hands the extractor
-        return tensors, torch.as_tensor(labels)
+        return tensors
 
     def counted(self, labels: torch.Tensor) -> torch.Tensor:
         """Which states count for accuracy: those with the goal in view (``cell``), or all (``look``)."""
-        return labels < self.cells if self.target == "cell" else torch.ones_like(labels, dtype=torch.bool)
+        if self.target == "cell":
+            return labels < self.cells
+        return torch.ones_like(labels, dtype=torch.bool)
 
 
 def main() -> None:
@@ -94,9 +103,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500, help="Adam steps, each on 256 fresh training states")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--target", default="cell", choices=["cell", "look"],
+    parser.add_argument("--target", default="cell", choices=["cell", "look", "action"],
                         help="cell: the whole extractor names the goal's view cell; look: the knowledge path alone "
-                             "(instruction + facts, no pixels) names the goal's shape and colour")
+                             "(instruction + facts, no pixels) names the goal's shape and colour; action: the whole "
+                             "extractor names the oracle's action")
     parser.add_argument("--save-extractor", type=Path, default=None,
                         help="write the trained extractor's weights here (safetensors), e.g. for "
                              "learn_fusion.py --init-extractor")
@@ -114,12 +124,12 @@ def main() -> None:
         parser.error("--target look probes the knowledge encoder: the policy needs knowledge other than 'none'")
 
     def features(obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        if args.target == "cell":
+        if args.target in ("cell", "action"):
             return extractor(obs)
         language = extractor.language.encode_missions(obs["mission"]) if extractor.language is not None else None
         return extractor.knowledge(obs["facts"], language.pooled if language is not None else None).pooled
 
-    head = torch.nn.Linear(config.features_dim if args.target == "cell" else config.hidden_dim, batches.classes)
+    head = torch.nn.Linear(config.hidden_dim if args.target == "look" else config.features_dim, batches.classes)
     trainable = [p for p in [*extractor.parameters(), *head.parameters()] if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=5e-4)
 
