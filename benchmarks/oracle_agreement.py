@@ -7,7 +7,8 @@ otherwise (``--mix 0``: the oracle leads, so the agent is judged on states the o
 agent acts alone). Prints one JSON line: agreement overall and per oracle action (with the number of such states),
 agreement where what the oracle is after is in view and where it is not (``oracle_goal_cells``: a policy without
 memory cannot know which way to turn towards what it has not seen), and the episode outcomes (won, lost by an
-ending action, timed out).
+ending action, timed out). An imitation checkpoint trained with ``goal_loss`` also has its goal head scored: how
+often it names a cell that holds the oracle's target (or "none in view" when none does), on these fresh states.
 
     python benchmarks/oracle_agreement.py runs/leaderboard/Defeat-v0-dagger-fusion-s0/agent \
         --env fusiongym/Defeat-v0 --split train --episodes 30 --mix 0
@@ -46,6 +47,8 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_agent(args.agent, device="cpu")
+    goal_head = _goal_head(args.agent)
+    goal_hits: list[bool] = []
     env = gym.make(args.env, split=args.split, **json.loads(args.env_kwargs))
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
@@ -58,7 +61,13 @@ def main() -> None:
             expert = env.unwrapped.oracle_action()
             own = int(model.predict(observation, deterministic=not args.sample)[0])
             agree[ACTION_NAMES[expert]].append(own == expert)
-            by_view["goal out of view" if env.unwrapped.oracle_goal_cells()[-1] else "goal in view"].append(own == expert)
+            cells = env.unwrapped.oracle_goal_cells()
+            by_view["goal out of view" if cells[-1] else "goal in view"].append(own == expert)
+            if goal_head is not None:
+                with torch.no_grad():
+                    tensors, _ = model.policy.obs_to_tensor(observation)
+                    features = model.policy.extract_features(tensors, model.policy.pi_features_extractor)
+                    goal_hits.append(bool(cells[int(goal_head(features).argmax())]))
             observation, reward, terminated, truncated, info = env.step(own if rng.random() < args.mix else expert)
             if terminated or truncated:
                 outcomes["won" if info.get("success") else "lost" if terminated else "timed out"] += 1
@@ -70,7 +79,25 @@ def main() -> None:
         "per_oracle_action": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in agree.items() if h},
         "by_view": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in by_view.items() if h},
         "outcomes": dict(outcomes),
+        **({"goal_head_accuracy": round(float(np.mean(goal_hits)), 3)} if goal_hits else {}),
     }))
+
+
+def _goal_head(folder: str) -> torch.nn.Linear | None:
+    """The auxiliary goal head of an imitation checkpoint (``goal_head.safetensors``), if it has one."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from fusiongym.agents.imitation import GOAL_HEAD_FILE
+
+    path = Path(folder) / GOAL_HEAD_FILE
+    if not path.is_file():
+        return None
+    weights = load_file(str(path))
+    head = torch.nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])
+    head.load_state_dict(weights)
+    return head
 
 
 if __name__ == "__main__":
