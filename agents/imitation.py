@@ -139,7 +139,8 @@ class Imitation:
         agree = 0
         for _ in range(self.rollout):
             label = np.asarray(self.expert(), dtype=np.int64).reshape(self.env.num_envs)
-            if self.goal_cells is not None and self.goal_head is not None:
+            if self.goal_head is not None:
+                assert self.goal_cells is not None
                 goals.append(np.asarray(self.goal_cells(), dtype=bool))
             own, _ = self.model.predict(self._obs, deterministic=False)
             own = np.asarray(own).reshape(self.env.num_envs)

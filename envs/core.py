@@ -152,12 +152,12 @@ class Simulation:
         oracle is after now; the last column is set where none is in view (or the oracle is about to drop)."""
         batch = self.batch
         view = batch.ego_cells().reshape(batch.batch_size, -1)
+        wp = batch.width + 2 * batch.pad  # ego_cells' row stride
         goals = np.zeros((batch.batch_size, view.shape[1] + 1), bool)
         for b in range(batch.batch_size):
             subgoal = oracle_subgoal(batch, b, self.level, self.episodes[b], use_facts)
-            targets = oracle_target_cells(batch, b, subgoal) if subgoal.action != "drop" else []
-            if targets:
-                goals[b, :-1] = np.isin(view[b], targets)
+            if subgoal.action != "drop":
+                goals[b, :-1] = np.isin(view[b], [y * wp + x for y, x in oracle_target_cells(batch, b, subgoal)])
         goals[:, -1] = ~goals[:, :-1].any(axis=1)
         return goals
 

@@ -40,13 +40,12 @@ def oracle_subgoal(batch: WorldBatch, b: int, level: Level, episode, use_facts: 
     return level.oracle_subgoal(episode, int(batch.carrying[b]), use_facts, cells)
 
 
-def oracle_target_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> list[int]:
-    """The cells of world ``b``'s padded grid (``y * (width + 2 * pad) + x``) that hold ``subgoal``'s targets: its
-    objects and the door cells it faces."""
-    p, wp = batch.pad, batch.width + 2 * batch.pad
+def oracle_target_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tuple[int, int]]:
+    """The cells ``(y, x)`` of world ``b``'s padded grid that hold ``subgoal``'s targets: its objects and the door
+    cells it faces."""
+    p = batch.pad
     found = [np.argwhere(batch.obj_at[b] == slot) for slot in subgoal.targets]
-    return [int(f[0, 0]) * wp + int(f[0, 1]) for f in found if f.size] + [
-        (y + p) * wp + x + p for y, x in subgoal.cells]
+    return {(int(f[0, 0]), int(f[0, 1])) for f in found if f.size} | {(y + p, x + p) for y, x in subgoal.cells}
 
 
 def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: bool = True) -> int:
@@ -58,13 +57,8 @@ def oracle_action(batch: WorldBatch, b: int, level: Level, episode, use_facts: b
     y, x, d = int(batch.agent_y[b]), int(batch.agent_x[b]), int(batch.agent_dir[b])
     if subgoal.action == "drop":
         return _drop_somewhere(batch, b, y, x, d)
-    targets = set()
+    targets = oracle_target_cells(batch, b, subgoal)
     obj_at = batch.obj_at[b]
-    for slot in subgoal.targets:
-        found = np.argwhere(obj_at == slot)
-        if found.size:
-            targets.add((int(found[0, 0]), int(found[0, 1])))
-    targets.update((y0 + p, x0 + p) for y0, x0 in subgoal.cells)
     if not targets:
         return DONE
     front = (y + int(DIR_YX[d][0]), x + int(DIR_YX[d][1]))
