@@ -23,6 +23,12 @@ the monster's facts name), weighted by ``goal_loss`` against the action loss. Ac
 the goal labels also say *why*, at every step, which is what a rule read from the facts needs: on Defeat the
 decisive choice of weapon is a handful of the episode's actions. The head is used only in training.
 
+A recurrent learner (a ``RecurrentPPO`` model, ``make_agent("recurrent_ppo", ...)``: an LSTM between the features and
+the heads) keeps its memory across updates while it acts, and is fitted on whole rollouts as sequences (truncated
+backpropagation through time over ``rollout`` steps, each sequence started from the LSTM state the learner had when
+it acted, as RecurrentPPO does); ``batch_size`` then counts steps, ``batch_size // rollout`` sequences. The oracle
+plans from the whole world, so once the thing it is after leaves the view only a learner with memory can follow.
+
 Why not the ``imitation`` package (HumanCompatibleAI): its release 1.0.1 pins ``gymnasium~=0.29`` and
 ``stable-baselines3~=2.2.1``, while this suite is written against Gymnasium 1.x's vector API; and its DAgger asks an
 expert *policy* for actions on observations, where the oracle here plans from the true world state of each world of
@@ -38,10 +44,11 @@ import json
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -65,7 +72,8 @@ class Imitation:
         mix_warmup: fraction of the budget over which the learner share ramps from 0 up to ``mix``.
         rollout: steps of every world per update.
         epochs: passes over the memory per update.
-        batch_size: minibatch size (``None``: the whole memory at once).
+        batch_size: minibatch size in states (``None``: the whole memory at once); a recurrent learner takes
+            ``batch_size // rollout`` whole sequences.
         keep: rollouts kept in memory (1: only the newest).
         learning_rate: Adam's step size.
         max_grad_norm: gradient clipping (``None``: none).
@@ -106,8 +114,12 @@ class Imitation:
         self.goal_accuracy: float | None = None
         self.ep_success_buffer: deque[bool] = deque(maxlen=100)
         self.ep_return_buffer: deque[float] = deque(maxlen=100)
-        self._memory: deque[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]] = deque(maxlen=keep)
+        self._memory: deque[_Rollout] = deque(maxlen=keep)
         self._returns = np.zeros(env.num_envs)
+        #: a recurrent learner's LSTM state (h, c), each (layers, worlds, hidden), and which worlds start an episode
+        self.recurrent = isinstance(self.policy, RecurrentActorCriticPolicy)
+        self._lstm_state: tuple[np.ndarray, np.ndarray] | None = None
+        self._episode_start = np.ones(env.num_envs, dtype=bool)
 
     # --- learning ---------------------------------------------------------------------------------------------
     def learner_share(self, total_timesteps: int) -> float:
@@ -133,51 +145,89 @@ class Imitation:
         """One rollout of every world and one fit to the expert's labels; returns (loss, agreement with the
         expert on the rollout's states)."""
         assert self._obs is not None
+        n = self.env.num_envs
         seen: list[dict[str, np.ndarray]] = []
         labels: list[np.ndarray] = []
         goals: list[np.ndarray] = []
+        starts: list[np.ndarray] = []
+        first_state = self._current_lstm_state() if self.recurrent else None
         agree = 0
         for _ in range(self.rollout):
-            label = np.asarray(self.expert(), dtype=np.int64).reshape(self.env.num_envs)
+            label = np.asarray(self.expert(), dtype=np.int64).reshape(n)
             if self.goal_head is not None:
                 assert self.goal_cells is not None
                 goals.append(np.asarray(self.goal_cells(), dtype=bool))
-            own, _ = self.model.predict(self._obs, deterministic=False)
-            own = np.asarray(own).reshape(self.env.num_envs)
+            if self.recurrent:
+                starts.append(self._episode_start.copy())
+                own, self._lstm_state = self.model.predict(self._obs, state=self._current_lstm_state(),
+                                                           episode_start=self._episode_start, deterministic=False)
+            else:
+                own, _ = self.model.predict(self._obs, deterministic=False)
+            own = np.asarray(own).reshape(n)
             seen.append({key: value.copy() for key, value in self._obs.items()})
             labels.append(label)
             agree += int((own == label).sum())
-            actions = np.where(self.rng.random(self.env.num_envs) < learner_share, own, label)
+            actions = np.where(self.rng.random(n) < learner_share, own, label)
             self._obs, rewards, dones, infos = self.env.step(actions)
+            self._episode_start = np.asarray(dones, dtype=bool)
             self._returns += rewards
             for i in np.flatnonzero(dones):
                 self.ep_success_buffer.append(bool(infos[i].get("is_success", False)))
                 self.ep_return_buffer.append(float(self._returns[i]))
                 self._returns[i] = 0.0
-            self.num_timesteps += self.env.num_envs
-        self._memory.append(({key: np.concatenate([s[key] for s in seen]) for key in seen[0]},
-                             np.concatenate(labels), np.concatenate(goals) if goals else None))
+            self.num_timesteps += n
+
+        # world-major rows (world 0's steps, then world 1's ...): each world's rollout is one sequence
+        def rows(steps: list[np.ndarray]) -> np.ndarray:
+            stacked = np.stack(steps)  # (rollout, worlds, ...)
+            return (stacked.swapaxes(0, 1) if self.recurrent else stacked).reshape(-1, *stacked.shape[2:])
+
+        self._memory.append(_Rollout({key: rows([s[key] for s in seen]) for key in seen[0]}, rows(labels),
+                                     rows(goals) if goals else None, rows(starts) if starts else None, first_state))
         loss = self._fit()
         self.updates += 1
-        return loss, agree / (self.rollout * self.env.num_envs)
+        return loss, agree / (self.rollout * n)
+
+    def _current_lstm_state(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._lstm_state is None:
+            layers, _, hidden = self.policy.lstm_hidden_state_shape
+            zeros = np.zeros((layers, self.env.num_envs, hidden), dtype=np.float32)
+            self._lstm_state = (zeros, zeros.copy())
+        return self._lstm_state
 
     def _fit(self) -> float:
-        data = {key: np.concatenate([m[0][key] for m in self._memory]) for key in self._memory[0][0]}
-        target = np.concatenate([m[1] for m in self._memory])
-        goals = np.concatenate([m[2] for m in self._memory]) if self.goal_head is not None else None
-        size = self.batch_size or len(target)
+        data = {key: np.concatenate([m.observations[key] for m in self._memory]) for key in self._memory[0].observations}
+        target = np.concatenate([m.labels for m in self._memory])
+        goals = np.concatenate([m.goals for m in self._memory]) if self.goal_head is not None else None
+        # the unit of a minibatch: a state, or for a recurrent learner a world's whole rollout (a sequence)
+        unit = self.rollout if self.recurrent else 1
+        units = len(target) // unit
+        per_batch = max(1, (self.batch_size or len(target)) // unit)
+        if self.recurrent:
+            starts = np.concatenate([m.starts for m in self._memory])
+            first_h = np.concatenate([m.first_state[0] for m in self._memory], axis=1)
+            first_c = np.concatenate([m.first_state[1] for m in self._memory], axis=1)
         self.policy.set_training_mode(True)
         losses: list[float] = []
         goal_hits: list[float] = []
         for _ in range(self.epochs):
             goal_hits = []  # the last pass's
-            order = self.rng.permutation(len(target)) if size < len(target) else np.arange(len(target))
-            for start in range(0, len(order), size):
-                index = order[start:start + size]
+            order = self.rng.permutation(units) if per_batch < units else np.arange(units)
+            for start in range(0, units, per_batch):
+                chosen = order[start:start + per_batch]
+                index = (chosen[:, None] * unit + np.arange(unit)).ravel()
                 tensors, _ = self.policy.obs_to_tensor({key: value[index] for key, value in data.items()})
                 # the policy's get_distribution, with its features kept for the goal head
                 features = self.policy.extract_features(tensors, self.policy.pi_features_extractor)
-                latent = self.policy.mlp_extractor.forward_actor(features)
+                latent = features
+                if self.recurrent:
+                    device = self.policy.device
+                    state = (torch.as_tensor(first_h[:, chosen], device=device),
+                             torch.as_tensor(first_c[:, chosen], device=device))
+                    latent, _ = self.policy._process_sequence(
+                        features, state, torch.as_tensor(starts[index], dtype=torch.float32, device=device),
+                        self.policy.lstm_actor)
+                latent = self.policy.mlp_extractor.forward_actor(latent)
                 distribution = self.policy._get_action_dist_from_latent(latent)
                 loss = -distribution.log_prob(torch.as_tensor(target[index], device=self.policy.device)).mean()
                 if self.goal_head is not None and goals is not None:
@@ -253,10 +303,23 @@ class Imitation:
         self.rng.bit_generator.state = progress["rng"]
 
 
+class _Rollout(NamedTuple):
+    """One update's visited states, in world-major rows for a recurrent learner (each world's rollout a sequence)."""
+
+    observations: dict[str, np.ndarray]
+    labels: np.ndarray
+    goals: np.ndarray | None
+    starts: np.ndarray | None  # recurrent: whether each row starts an episode (the LSTM state is reset there)
+    first_state: tuple[np.ndarray, np.ndarray] | None  # recurrent: the LSTM state each sequence started from
+
+
 def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1,
                            batch_size: int | None = None, keep: int = 1, learning_rate: float = 5e-4,
-                           max_grad_norm: float | None = None, goal_loss: float = 0.0) -> None:
-    """Raise ``ValueError`` naming the fix for an imitation hyperparameter that cannot be used."""
+                           max_grad_norm: float | None = None, goal_loss: float = 0.0, recurrent: bool = False) -> None:
+    """Raise ``ValueError`` naming the fix for an imitation hyperparameter that cannot be used (``recurrent``: the
+    run config's choice of a RecurrentPPO learner, see ``fusiongym.training``)."""
+    if not isinstance(recurrent, bool):
+        raise ValueError(f"recurrent must be true (an LSTM learner, fitted on sequences) or false, got {recurrent!r}")
     if not isinstance(mix, (int, float)) or not 0 <= mix <= 1:
         raise ValueError(f"mix must be a probability in [0, 1] (the learner's share of actions), got {mix!r}")
     if not isinstance(mix_warmup, (int, float)) or not 0 <= mix_warmup <= 1:

@@ -3,6 +3,7 @@ resumes to the same step count, evaluates and fine-tunes like PPO (``--init-from
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -84,13 +85,15 @@ def test_dagger_runs_end_to_end_from_the_command(tmp_path: Path, capsys, monkeyp
     assert "dagger" in capsys.readouterr().out
 
 
-def test_a_resumed_dagger_run_equals_an_uninterrupted_one_in_step_count(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("recurrent", ["false", "true"])
+def test_a_resumed_dagger_run_equals_an_uninterrupted_one_in_step_count(tmp_path: Path, monkeypatch,
+                                                                        recurrent: str) -> None:
     from fusiongym.training.config import build_run_config
     from fusiongym.training.train import read_state, train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     config = build_run_config("fusiongym/GoTo-v1", "dagger", "cnn", timesteps=1000, checkpoint_every=256,
-                              overrides=["n_envs=8", "rollout=4"])
+                              overrides=["n_envs=8", "rollout=4", f"recurrent={recurrent}"])
     whole = train(config, tmp_path / "whole", progress=False)
 
     calls = {"n": 0}
@@ -112,6 +115,8 @@ def test_a_resumed_dagger_run_equals_an_uninterrupted_one_in_step_count(tmp_path
     assert resumed.num_timesteps == whole.num_timesteps == 1024  # 1000 rounded up to whole updates of 32
     state = read_state(tmp_path / "cut")
     assert [s["resumed_from_step"] for s in state["segments"]] == [0, 512]
+    saved = json.loads((tmp_path / "cut" / "agent" / "config.json").read_text())
+    assert saved["algo"] == ("recurrent_ppo" if recurrent == "true" else "ppo")  # evaluates with its LSTM state
 
 
 def test_ppo_starts_from_an_imitation_run(tmp_path: Path, monkeypatch) -> None:
@@ -223,3 +228,51 @@ def test_the_goal_head_learns_the_experts_target_cells_and_is_checkpointed(tmp_p
 
     with pytest.raises(ConfigError, match="goal_loss must be a weight"):
         build_run_config("fusiongym/Defeat-v1", "dagger", "cnn", overrides=["goal_loss=-1"])
+    with pytest.raises(ConfigError, match="recurrent must be true"):
+        build_run_config("fusiongym/Defeat-v1", "dagger", "cnn", overrides=["recurrent=lstm"])
+
+
+def test_a_recurrent_learner_remembers_what_its_view_does_not_show() -> None:
+    """The expert turns left on an episode's first step and right after: the first view comes back on the third
+    step, needing the other action, so only a learner with memory (fitted on sequences) can take up both."""
+    venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=8, seed=0, max_steps=4)
+    steps = np.zeros(8, dtype=np.int64)  # each world's step in its episode (facing a wrong object ends one early)
+    step = venv.step
+
+    def counted_step(actions: np.ndarray) -> tuple:
+        out = step(actions)
+        steps[:] = np.where(out[2], 0, steps + 1)
+        return out
+
+    venv.step = counted_step  # type: ignore[method-assign]
+    expert = lambda: np.where(steps == 0, 0, 1)  # noqa: E731
+
+    def fitted(algo: str) -> tuple[float, float]:
+        model = make_agent(algo, venv, policy="cnn", seed=0, device="cpu")
+        learner = Imitation(model, venv, expert=expert, mix=0.0, rollout=4, keep=2, epochs=4, batch_size=32,
+                            learning_rate=3e-3)
+        learner.learn(8 * 4 * 40)
+        # from fresh episodes: the left turn's probability on the first view, and on the same view two turns later
+        obs, state, start = venv.reset(), None, np.ones(8, dtype=bool)
+        steps[:] = 0
+        left = []
+        while len(left) < 3:
+            again = steps == 2  # the worlds whose episode went on (facing a wrong object ends one)
+            tensors = model.policy.obs_to_tensor(obs)[0]
+            with torch.no_grad():
+                if learner.recurrent:
+                    zeros = torch.zeros(1, 8, model.policy.lstm_hidden_state_shape[2])
+                    dist, state = model.policy.get_distribution(tensors, state or (zeros, zeros.clone()),
+                                                                torch.as_tensor(start).float())
+                else:
+                    dist = model.policy.get_distribution(tensors)
+            left.append(dist.distribution.probs[:, 0])
+            obs, _, _, _ = venv.step(expert())
+            start = np.zeros(8, dtype=bool)
+        assert again.sum() >= 4
+        return left[0].mean().item(), left[2][torch.as_tensor(again)].mean().item()
+
+    first, again = fitted("recurrent_ppo")
+    assert first > 0.8 and again < 0.2
+    first, again = fitted("ppo")  # memoryless: one view, one distribution
+    assert abs(first - again) < 0.2

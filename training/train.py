@@ -619,15 +619,16 @@ def learn_sb3(model: Any, config: RunConfig, run_dir: Path, state: dict[str, Any
 
 
 def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any], device: str = "cpu") -> Any:
-    """The :class:`~fusiongym.agents.imitation.Imitation` learner of a run: PPO's policy (so the agent evaluates,
-    records and fine-tunes like a PPO agent), the oracle reading the facts as the expert."""
+    """The :class:`~fusiongym.agents.imitation.Imitation` learner of a run: PPO's policy, or RecurrentPPO's with
+    ``recurrent: true`` (so the agent evaluates, records and fine-tunes like a PPO agent), the oracle reading the
+    facts as the expert."""
     from fusiongym.agents.checkpoint import CheckpointError
     from fusiongym.agents.imitation import Imitation
 
     done = state["num_timesteps"]
     env = _training_env(config, done)
-    model = _new_model(config, env, "ppo", device)
     kwargs = dict(config.hyperparams)
+    model = _new_model(config, env, "recurrent_ppo" if kwargs.pop("recurrent", False) else "ppo", device)
     if config.algo == "bc":
         kwargs["mix"] = 0.0
     learner = Imitation(model, env, expert=lambda: env.native.oracle_actions(True), seed=config.seed + done,
