@@ -91,6 +91,9 @@ class FusionConfig:
             between the instruction and the fact's object word (times a learned scale): the right record is
             picked before training, so the policy only has to learn what to do with it. Needs
             ``entity_embeddings="text"``.
+        named_retrieval: a second retrieval read (triple encoders) scored by the instruction's similarity to
+            each fact's *subject* word, so the records of the things the instruction names (Bring's container,
+            Defeat's monster) are read beside the records whose attributes it names. Needs ``text_retrieval``.
         knowledge_hops: attention reads over the facts (triple encoders): each read is queried by the last one's
             result, so a rule's object can lead to that object's own facts (Defeat: the monster's record names
             its weapon, the weapon's record its look). 1: one read.
@@ -132,6 +135,7 @@ class FusionConfig:
     fact_grouping: str = "facts"
     entity_embeddings: str = "learned"
     text_retrieval: bool = False
+    named_retrieval: bool = False
     knowledge_hops: int = 1
 
     fusion: str = "film"
@@ -202,6 +206,9 @@ class FusionConfig:
             raise FusionConfigError(f"entity_embeddings='text' sets the triple encoders' entity vectors, but "
                                     f"knowledge={self.knowledge!r}: set knowledge to transe or rotate, or "
                                     "entity_embeddings='learned'")
+        if self.named_retrieval and not self.text_retrieval:
+            raise FusionConfigError("named_retrieval is a second text-retrieval read: set text_retrieval=True "
+                                    "(and entity_embeddings='text') or named_retrieval=False")
         if self.text_retrieval and self.entity_embeddings != "text":
             raise FusionConfigError("text_retrieval compares the instruction with the facts' words as the backbone "
                                     "encodes them: set entity_embeddings='text' or text_retrieval=False")

@@ -107,7 +107,8 @@ class FusionExtractor(BaseFeaturesExtractor):
             self.knowledge = TripleEncoder(self.vocab.size, config.knowledge_dim, config.hidden_dim,
                                            operator=config.knowledge, query_dim=language_dim,
                                            grouping=config.fact_grouping, entity_text=entity_text,
-                                           text_retrieval=config.text_retrieval, hops=config.knowledge_hops)
+                                           text_retrieval=config.text_retrieval, hops=config.knowledge_hops,
+                                           named_retrieval=config.named_retrieval)
         elif config.knowledge == "verbalised":
             assert self.language is not None
             self.knowledge = VerbalisedFactsEncoder(self.language, config.hidden_dim)

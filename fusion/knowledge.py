@@ -108,13 +108,20 @@ class TripleEncoder(nn.Module):
             query plus a learned map of what read ``k`` returned, and the pooled vector is a learned map of every
             read, so "goblin weak_to axe" can lead to the axe's own record (its look). With 1 hop (the default) the
             pooled vector is the one read, as before. Only the first read gets the ``text_retrieval`` bias.
+        named_retrieval: one more read, with its own query, scored by ``τ' · cos(instruction, fact's subject
+            word)``: the records of the things the instruction *names* ("... to the chest": the chest's look),
+            where ``text_retrieval`` finds the records whose *attributes* it names ("the cure for fever": the
+            medicine that cures fever). One read cannot hold both without blurring their looks together. The
+            pooled vector is then a learned map of every read, starting as the first read alone. Needs
+            ``text_retrieval``.
     """
 
     ROLE_DIM = 16  # size of the relation ("role") vectors of ``"records"`` bindings
 
     def __init__(self, vocab_size: int, dim: int, out_dim: int, operator: str = "transe",
                  query_dim: int = 0, grouping: str = "facts", entity_text: torch.Tensor | None = None,
-                 text_retrieval: bool = False, retrieval_scale: float = 10.0, hops: int = 1) -> None:
+                 text_retrieval: bool = False, retrieval_scale: float = 10.0, hops: int = 1,
+                 named_retrieval: bool = False) -> None:
         super().__init__()
         if hops < 1:
             raise ValueError(f"hops must be at least 1, got {hops}")
@@ -149,9 +156,17 @@ class TripleEncoder(nn.Module):
         self.learned_query = nn.Parameter(torch.zeros(out_dim))
         self.out_dim = out_dim
         self.hops = hops
+        if named_retrieval and not text_retrieval:
+            raise ValueError("named_retrieval is a second text-retrieval read: it needs text_retrieval")
+        self.reads = hops + int(named_retrieval)
         if hops > 1:
             self.hop_query = nn.ModuleList(nn.Linear(out_dim, out_dim) for _ in range(hops - 1))
-            self.hop_out = nn.Linear(hops * out_dim, out_dim)
+        self.named_query: nn.Linear | None = None
+        if named_retrieval:
+            self.named_query = nn.Linear(query_dim, out_dim)
+            self.named_log_scale = nn.Parameter(torch.tensor(math.log(retrieval_scale)))
+        if self.reads > 1:
+            self.hop_out = nn.Linear(self.reads * out_dim, out_dim)
             self.restore_init()
         self.retrieval_log_scale: nn.Parameter | None = None
         if text_retrieval:
@@ -161,9 +176,9 @@ class TripleEncoder(nn.Module):
             self.retrieval_log_scale = nn.Parameter(torch.tensor(math.log(retrieval_scale)))
 
     def restore_init(self) -> None:
-        """With several hops, the pooled vector starts as the first read alone (one hop's behaviour until training
-        says more); rerun after SB3's orthogonal re-initialisation."""
-        if self.hops > 1:
+        """With several reads (hops, the named read), the pooled vector starts as the first read alone (one read's
+        behaviour until training says more); rerun after SB3's orthogonal re-initialisation."""
+        if self.reads > 1:
             with torch.no_grad():
                 self.hop_out.weight.zero_()
                 self.hop_out.weight[:, :self.out_dim].copy_(torch.eye(self.out_dim))
@@ -231,13 +246,20 @@ class TripleEncoder(nn.Module):
         else:
             q = self.learned_query.expand(facts.shape[0], -1)
         read = attention_pool(tokens, mask, q, bias)
-        if self.hops == 1:
+        if self.reads == 1:
             return KnowledgeOutput(read, tokens, mask)
         reads = [read]
-        for hop_query in self.hop_query:
+        for hop_query in getattr(self, "hop_query", []):
             q = q + hop_query(read)
             read = attention_pool(tokens, mask, q)
             reads.append(read)
+        if self.named_query is not None:
+            if query is None:
+                reads.append(torch.zeros_like(read))  # no instruction, nothing named
+            else:
+                assert isinstance(self.entity, TextEntityEmbedding)
+                named = self.entity.similarity(query, facts[..., 0]).masked_fill(~mask, -1.0)
+                reads.append(attention_pool(tokens, mask, self.named_query(query), named * self.named_log_scale.exp()))
         return KnowledgeOutput(self.hop_out(torch.cat(reads, dim=-1)), tokens, mask)
 
 

@@ -244,3 +244,26 @@ def test_text_retrieval_attends_to_the_record_whose_words_match_the_instruction(
     assert encoder.retrieval_log_scale is not None and encoder.retrieval_log_scale.requires_grad
     with pytest.raises(ValueError, match="needs entity_text"):
         TripleEncoder(vocab.size, 8, 16, query_dim=12, text_retrieval=True)
+
+
+def test_the_named_read_attends_to_the_record_of_the_thing_the_instruction_names() -> None:
+    """"bring the cure for fever to the chest": text retrieval finds the record that says "cures fever", the named
+    read the chest's own record (its look), and the pooled vector starts as the first read alone."""
+    vocab = suite_vocab()
+    torch.manual_seed(0)
+    text = torch.randn(vocab.size, 12)
+    triples = [("chest", "is_a", "container"), ("chest", "has_colour", "red"),
+               ("herb", "cures", "fever"), ("herb", "has_colour", "blue")]
+    facts = _facts(vocab, triples)
+    instruction = (text[vocab.id("chest")] + text[vocab.id("fever")])[None]
+    encoder = TripleEncoder(vocab.size, 8, 16, "transe", query_dim=12, grouping="records", entity_text=text,
+                            text_retrieval=True, retrieval_scale=1000.0, named_retrieval=True)
+    out = encoder(facts, instruction)
+    assert torch.allclose(out.pooled[0], out.tokens[0, 2], atol=1e-4)  # at first the one read: the herb's record
+    with torch.no_grad():  # the pooled vector as the named read alone
+        encoder.hop_out.weight.zero_()
+        encoder.hop_out.weight[:, 16:].copy_(torch.eye(16))
+    assert torch.allclose(encoder(facts, instruction).pooled[0], out.tokens[0, 0], atol=1e-4)  # the chest's record
+    assert encoder.named_log_scale.requires_grad
+    with pytest.raises(ValueError, match="needs text_retrieval"):
+        TripleEncoder(vocab.size, 8, 16, query_dim=12, entity_text=text, named_retrieval=True)
