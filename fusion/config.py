@@ -94,6 +94,8 @@ class FusionConfig:
         named_retrieval: a second retrieval read (triple encoders) scored by the instruction's similarity to
             each fact's *subject* word, so the records of the things the instruction names (Bring's container,
             Defeat's monster) are read beside the records whose attributes it names. Needs ``text_retrieval``.
+        follow_retrieval: one more read, of the records whose subject the named read's facts point to (Defeat:
+            the monster's ``weak_to`` names the weapon, whose record holds its look). Needs ``named_retrieval``.
         knowledge_hops: attention reads over the facts (triple encoders): each read is queried by the last one's
             result, so a rule's object can lead to that object's own facts (Defeat: the monster's record names
             its weapon, the weapon's record its look). 1: one read.
@@ -136,6 +138,7 @@ class FusionConfig:
     entity_embeddings: str = "learned"
     text_retrieval: bool = False
     named_retrieval: bool = False
+    follow_retrieval: bool = False
     knowledge_hops: int = 1
 
     fusion: str = "film"
@@ -209,6 +212,9 @@ class FusionConfig:
         if self.named_retrieval and not self.text_retrieval:
             raise FusionConfigError("named_retrieval is a second text-retrieval read: set text_retrieval=True "
                                     "(and entity_embeddings='text') or named_retrieval=False")
+        if self.follow_retrieval and not self.named_retrieval:
+            raise FusionConfigError("follow_retrieval follows the named read's facts: set named_retrieval=True or "
+                                    "follow_retrieval=False")
         if self.text_retrieval and self.entity_embeddings != "text":
             raise FusionConfigError("text_retrieval compares the instruction with the facts' words as the backbone "
                                     "encodes them: set entity_embeddings='text' or text_retrieval=False")

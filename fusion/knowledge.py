@@ -34,16 +34,22 @@ class KnowledgeOutput:
     mask: torch.Tensor
 
 
-def attention_pool(tokens: torch.Tensor, mask: torch.Tensor, query: torch.Tensor,
-                   bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Softmax-attention average of ``tokens [B, N, D]`` with ``query [B, D]`` (plus ``bias [B, N]`` on the
-    scores); zeros where no token is valid."""
+def attention_weights(tokens: torch.Tensor, mask: torch.Tensor, query: torch.Tensor,
+                      bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax attention ``[B, N]`` of ``query [B, D]`` over ``tokens [B, N, D]`` (plus ``bias [B, N]`` on the
+    scores); zeros where a token is not valid."""
     scores = torch.einsum("bnd,bd->bn", tokens, query) / math.sqrt(tokens.shape[-1])
     if bias is not None:
         scores = scores + bias
     scores = scores.masked_fill(~mask, -1e9)
-    weights = torch.softmax(scores, dim=-1) * mask.to(tokens.dtype)
-    return torch.einsum("bn,bnd->bd", weights, tokens)
+    return torch.softmax(scores, dim=-1) * mask.to(tokens.dtype)
+
+
+def attention_pool(tokens: torch.Tensor, mask: torch.Tensor, query: torch.Tensor,
+                   bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax-attention average of ``tokens [B, N, D]`` with ``query [B, D]`` (plus ``bias [B, N]`` on the
+    scores); zeros where no token is valid."""
+    return torch.einsum("bn,bnd->bd", attention_weights(tokens, mask, query, bias), tokens)
 
 
 class TextEntityEmbedding(nn.Module):
@@ -114,6 +120,9 @@ class TripleEncoder(nn.Module):
             medicine that cures fever). One read cannot hold both without blurring their looks together. The
             pooled vector is then a learned map of every read, starting as the first read alone. Needs
             ``text_retrieval``.
+        follow_retrieval: one more read after the named one, keyed by entity: the records whose subject is an
+            object of the facts the named read attended to (Defeat: the monster's record says ``weak_to axe``;
+            this read returns the axe's record, its look). Needs ``named_retrieval``.
     """
 
     ROLE_DIM = 16  # size of the relation ("role") vectors of ``"records"`` bindings
@@ -121,7 +130,7 @@ class TripleEncoder(nn.Module):
     def __init__(self, vocab_size: int, dim: int, out_dim: int, operator: str = "transe",
                  query_dim: int = 0, grouping: str = "facts", entity_text: torch.Tensor | None = None,
                  text_retrieval: bool = False, retrieval_scale: float = 10.0, hops: int = 1,
-                 named_retrieval: bool = False) -> None:
+                 named_retrieval: bool = False, follow_retrieval: bool = False) -> None:
         super().__init__()
         if hops < 1:
             raise ValueError(f"hops must be at least 1, got {hops}")
@@ -158,13 +167,19 @@ class TripleEncoder(nn.Module):
         self.hops = hops
         if named_retrieval and not text_retrieval:
             raise ValueError("named_retrieval is a second text-retrieval read: it needs text_retrieval")
-        self.reads = hops + int(named_retrieval)
+        if follow_retrieval and not named_retrieval:
+            raise ValueError("follow_retrieval follows the named read's facts: it needs named_retrieval")
+        self.reads = hops + int(named_retrieval) + int(follow_retrieval)
         if hops > 1:
             self.hop_query = nn.ModuleList(nn.Linear(out_dim, out_dim) for _ in range(hops - 1))
         self.named_query: nn.Linear | None = None
         if named_retrieval:
             self.named_query = nn.Linear(query_dim, out_dim)
             self.named_log_scale = nn.Parameter(torch.tensor(math.log(retrieval_scale)))
+        self.follow_query: nn.Linear | None = None
+        if follow_retrieval:
+            self.follow_query = nn.Linear(query_dim, out_dim)
+            self.follow_log_scale = nn.Parameter(torch.tensor(math.log(retrieval_scale)))
         if self.reads > 1:
             self.hop_out = nn.Linear(self.reads * out_dim, out_dim)
             self.restore_init()
@@ -254,13 +269,24 @@ class TripleEncoder(nn.Module):
             read = attention_pool(tokens, mask, q)
             reads.append(read)
         if self.named_query is not None:
-            if query is None:
-                reads.append(torch.zeros_like(read))  # no instruction, nothing named
+            if query is None:  # no instruction, nothing named (nor followed)
+                reads += [torch.zeros_like(read)] * (1 + int(self.follow_query is not None))
             else:
                 assert isinstance(self.entity, TextEntityEmbedding)
                 named = self.entity.similarity(query, facts[..., 0]).masked_fill(~mask, -1.0)
-                reads.append(attention_pool(tokens, mask, self.named_query(query), named * self.named_log_scale.exp()))
+                weights = attention_weights(tokens, mask, self.named_query(query), named * self.named_log_scale.exp())
+                reads.append(torch.einsum("bn,bnd->bd", weights, tokens))
+                if self.follow_query is not None:
+                    reads.append(self._follow(tokens, mask, facts, weights, self.follow_query(query)))
         return KnowledgeOutput(self.hop_out(torch.cat(reads, dim=-1)), tokens, mask)
+
+    def _follow(self, tokens: torch.Tensor, mask: torch.Tensor, facts: torch.Tensor, weights: torch.Tensor,
+                query: torch.Tensor) -> torch.Tensor:
+        """The read of the records whose subject the attended facts (``weights [B, F]``) have as their object."""
+        points_to = (facts[..., 2][:, :, None] == facts[..., 0][:, None, :]) & mask[:, :, None] & mask[:, None, :]
+        pointed = torch.einsum("bf,bfg->bg", weights, points_to.to(weights.dtype))  # how much each row is named
+        pointed = pointed / pointed.amax(-1, keepdim=True).clamp_min(1e-6)  # 1 for the most pointed-to record
+        return attention_pool(tokens, mask, query, pointed * self.follow_log_scale.exp())
 
 
 class VerbalisedFactsEncoder(nn.Module):

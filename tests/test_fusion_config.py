@@ -43,6 +43,7 @@ def test_unknown_fusion_names_the_choices() -> None:
     (dict(text_retrieval=True), "set entity_embeddings='text' or text_retrieval=False"),
     (dict(text_retrieval=True, entity_embeddings="text", fusion="llm_prefix"), "llm_prefix fusion does not use"),
     (dict(named_retrieval=True), "set text_retrieval=True"),
+    (dict(follow_retrieval=True), "set named_retrieval=True"),
 ])
 def test_invalid_configs_say_how_to_fix(kwargs: dict, fragment: str) -> None:
     with pytest.raises(FusionConfigError, match=None) as err:

@@ -267,3 +267,24 @@ def test_the_named_read_attends_to_the_record_of_the_thing_the_instruction_names
     assert encoder.named_log_scale.requires_grad
     with pytest.raises(ValueError, match="needs text_retrieval"):
         TripleEncoder(vocab.size, 8, 16, query_dim=12, entity_text=text, named_retrieval=True)
+
+
+def test_the_follow_read_returns_the_record_the_named_one_points_to() -> None:
+    """"defeat the goblin": the named read finds the goblin's record, which says ``weak_to axe``; the follow read
+    returns the axe's record (its look), not the other weapon's."""
+    vocab = suite_vocab()
+    torch.manual_seed(0)
+    text = torch.randn(vocab.size, 12)
+    triples = [("goblin", "weak_to", "axe"), ("goblin", "has_colour", "red"), ("axe", "has_colour", "blue"),
+               ("axe", "is_a", "weapon"), ("sword", "has_colour", "green"), ("sword", "is_a", "weapon")]
+    facts = _facts(vocab, triples)
+    encoder = TripleEncoder(vocab.size, 8, 16, "transe", query_dim=12, grouping="records", entity_text=text,
+                            text_retrieval=True, retrieval_scale=1000.0, named_retrieval=True,
+                            follow_retrieval=True)
+    with torch.no_grad():  # the pooled vector as the follow read alone
+        encoder.hop_out.weight.zero_()
+        encoder.hop_out.weight[:, 32:].copy_(torch.eye(16))
+    out = encoder(facts, text[vocab.id("goblin")][None])
+    assert torch.allclose(out.pooled[0], out.tokens[0, 2], atol=1e-4)  # the axe's record
+    with pytest.raises(ValueError, match="needs named_retrieval"):
+        TripleEncoder(vocab.size, 8, 16, query_dim=12, entity_text=text, text_retrieval=True, follow_retrieval=True)
