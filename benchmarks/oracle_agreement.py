@@ -7,7 +7,8 @@ otherwise (``--mix 0``: the oracle leads, so the agent is judged on states the o
 agent acts alone). Prints one JSON line: agreement overall and per oracle action (with the number of such states),
 agreement where what the oracle is after is in view and where it is not (``oracle_goal_cells``: a policy without
 memory cannot know which way to turn towards what it has not seen), and the episode outcomes (won, lost by an
-ending action, timed out). An imitation checkpoint trained with ``goal_loss`` also has its goal head scored: how
+ending action, timed out), the lost ones by what the oracle was after at the end (``lost_while``: ``toggle`` on
+Bring or Defeat means the right object was used on the wrong target; ``drop``, that the wrong one was carried). An imitation checkpoint trained with ``goal_loss`` also has its goal head scored: how
 often it names a cell that holds the oracle's target (or "none in view" when none does), on these fresh states.
 
     python benchmarks/oracle_agreement.py runs/leaderboard/Defeat-v0-dagger-fusion-s0/agent \
@@ -55,11 +56,15 @@ def main() -> None:
     agree: dict[str, list[bool]] = {name: [] for name in ACTION_NAMES}
     by_view: dict[str, list[bool]] = {"goal in view": [], "goal out of view": []}
     outcomes: Counter[str] = Counter()
+    lost_while: Counter[str] = Counter()
     for seed in evaluation_seeds(args.split, args.episodes):
         observation, _ = env.reset(seed=int(seed))
+        state, start = None, np.ones(1, dtype=bool)  # a recurrent agent's LSTM state
         while True:
             expert = env.unwrapped.oracle_action()
-            own = int(model.predict(observation, deterministic=not args.sample)[0])
+            subgoal = env.unwrapped.oracle_subgoal().action
+            action, state = model.predict(observation, state=state, episode_start=start, deterministic=not args.sample)
+            own, start = int(action), np.zeros(1, dtype=bool)
             agree[ACTION_NAMES[expert]].append(own == expert)
             cells = env.unwrapped.oracle_goal_cells()
             by_view["goal out of view" if cells[-1] else "goal in view"].append(own == expert)
@@ -71,6 +76,7 @@ def main() -> None:
             observation, reward, terminated, truncated, info = env.step(own if rng.random() < args.mix else expert)
             if terminated or truncated:
                 outcomes["won" if info.get("success") else "lost" if terminated else "timed out"] += 1
+                lost_while[subgoal] += int(terminated and not info.get("success"))
                 break
     every = [hit for hits in agree.values() for hit in hits]
     print(json.dumps({
@@ -79,6 +85,7 @@ def main() -> None:
         "per_oracle_action": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in agree.items() if h},
         "by_view": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in by_view.items() if h},
         "outcomes": dict(outcomes),
+        "lost_while": {name: count for name, count in lost_while.items() if count},
         **({"goal_head_accuracy": round(float(np.mean(goal_hits)), 3)} if goal_hits else {}),
     }))
 

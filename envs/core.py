@@ -19,7 +19,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from fusiongym.envs.levels import Episode, Level
+from fusiongym.envs.levels import Episode, Level, Subgoal
 from fusiongym.envs.ontology import load_ontology
 from fusiongym.envs.oracle import oracle_action, oracle_subgoal, oracle_target_cells
 from fusiongym.envs.rendering import TileAtlas, text_panel
@@ -147,6 +147,9 @@ class Simulation:
     def oracle_action(self, b: int, use_facts: bool) -> int:
         return oracle_action(self.batch, b, self.level, self.episodes[b], use_facts)
 
+    def oracle_subgoal(self, b: int, use_facts: bool) -> Subgoal:
+        return oracle_subgoal(self.batch, b, self.level, self.episodes[b], use_facts)
+
     def oracle_goal_cells(self, use_facts: bool) -> np.ndarray:
         """(B, V * V + 1) bool: the cells of each world's view (row-major, as the ``image``) that hold what the
         oracle is after now; the last column is set where none is in view (or the oracle is about to drop)."""
@@ -239,6 +242,12 @@ class FusionEnv(gym.Env):
         """The privileged planner's next action; ``use_facts=False`` plans without the episode's facts."""
         self._current_episode()
         return self._sim.oracle_action(0, use_facts)
+
+    def oracle_subgoal(self, use_facts: bool = True) -> Subgoal:
+        """What the oracle is after now: the object slots to face and the action to take there (``"pickup"``,
+        ``"toggle"``, ``"face"``; ``"drop"`` when what is carried is not what it needs)."""
+        self._current_episode()
+        return self._sim.oracle_subgoal(0, use_facts)
 
     def oracle_goal_cells(self, use_facts: bool = True) -> np.ndarray:
         """``(V * V + 1,)`` bool: the view cells holding what the oracle is after now; the last entry marks "none

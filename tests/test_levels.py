@@ -98,3 +98,17 @@ def test_the_oracle_reaches_its_target_in_the_fewest_actions_turns_counted(env_i
             env.step(action)
             taken += 1
         assert taken == fewest, (seed, taken, fewest)
+
+
+def test_the_single_env_says_what_the_oracle_is_after() -> None:
+    """Bring: pick up the cure, then use it on the container; carrying anything else, drop it."""
+    env = gym.make("fusiongym/Bring-v1")
+    env.reset(seed=3)
+    assert env.unwrapped.oracle_subgoal().targets  # the object slots it is after
+    seen = [env.unwrapped.oracle_subgoal().action]
+    for _ in range(200):
+        _, _, terminated, truncated, _ = env.step(env.unwrapped.oracle_action())
+        if terminated or truncated:
+            break
+        seen.append(env.unwrapped.oracle_subgoal().action)
+    assert seen[0] == "pickup" and seen[-1] == "toggle" and set(seen) == {"pickup", "toggle"}
