@@ -94,8 +94,9 @@ class FusionConfig:
         named_retrieval: a second retrieval read (triple encoders) scored by the instruction's similarity to
             each fact's *subject* word, so the records of the things the instruction names (Bring's container,
             Defeat's monster) are read beside the records whose attributes it names. Needs ``text_retrieval``.
-        follow_retrieval: one more read, of the records whose subject the named read's facts point to (Defeat:
-            the monster's ``weak_to`` names the weapon, whose record holds its look). Needs ``named_retrieval``.
+        follow_retrieval: one more read, of the records the named read's facts point to (Defeat: the monster's
+            ``weak_to`` names the weapon, whose record holds its look; Unlock: the door the treasure lies behind
+            leads to the key that ``opens`` it). Needs ``named_retrieval``.
         knowledge_hops: attention reads over the facts (triple encoders): each read is queried by the last one's
             result, so a rule's object can lead to that object's own facts (Defeat: the monster's record names
             its weapon, the weapon's record its look). 1: one read.

@@ -120,9 +120,10 @@ class TripleEncoder(nn.Module):
             medicine that cures fever). One read cannot hold both without blurring their looks together. The
             pooled vector is then a learned map of every read, starting as the first read alone. Needs
             ``text_retrieval``.
-        follow_retrieval: one more read after the named one, keyed by entity: the records whose subject is an
-            object of the facts the named read attended to (Defeat: the monster's record says ``weak_to axe``;
-            this read returns the axe's record, its look). Needs ``named_retrieval``.
+        follow_retrieval: one more read after the named one, keyed by entity: the records the named read's facts
+            point to, whose subject is one of their objects (Defeat: the monster's record says ``weak_to axe``;
+            this read returns the axe's record, its look) or which reach one of their objects through another
+            relation (Unlock: ``gem lies_behind red_door`` → ``key opens red_door``). Needs ``named_retrieval``.
     """
 
     ROLE_DIM = 16  # size of the relation ("role") vectors of ``"records"`` bindings
@@ -282,8 +283,13 @@ class TripleEncoder(nn.Module):
 
     def _follow(self, tokens: torch.Tensor, mask: torch.Tensor, facts: torch.Tensor, weights: torch.Tensor,
                 query: torch.Tensor) -> torch.Tensor:
-        """The read of the records whose subject the attended facts (``weights [B, F]``) have as their object."""
-        points_to = (facts[..., 2][:, :, None] == facts[..., 0][:, None, :]) & mask[:, :, None] & mask[:, None, :]
+        """The read of the records the attended facts (``weights [B, F]``) point to: a fact's object is another
+        record's subject (``goblin weak_to axe`` → the axe), or the object of another record's fact through another
+        relation (``gem lies_behind red_door`` → ``key opens red_door``: a join; through the same relation it
+        would be a shared look, ``has_colour red``, not a link)."""
+        heads, relations, tails = facts.unbind(-1)
+        joins = (tails[:, :, None] == tails[:, None, :]) & (relations[:, :, None] != relations[:, None, :])
+        points_to = ((tails[:, :, None] == heads[:, None, :]) | joins) & mask[:, :, None] & mask[:, None, :]
         pointed = torch.einsum("bf,bfg->bg", weights, points_to.to(weights.dtype))  # how much each row is named
         pointed = pointed / pointed.amax(-1, keepdim=True).clamp_min(1e-6)  # 1 for the most pointed-to record
         return attention_pool(tokens, mask, query, pointed * self.follow_log_scale.exp())

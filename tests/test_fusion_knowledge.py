@@ -286,5 +286,12 @@ def test_the_follow_read_returns_the_record_the_named_one_points_to() -> None:
         encoder.hop_out.weight[:, 32:].copy_(torch.eye(16))
     out = encoder(facts, text[vocab.id("goblin")][None])
     assert torch.allclose(out.pooled[0], out.tokens[0, 2], atol=1e-4)  # the axe's record
+    # a join through another relation: the door the ruby lies behind leads to the key that opens it, while a
+    # shared look (has_colour red, the same relation) leads nowhere
+    unlock = _facts(vocab, [("ruby", "lies_behind", "red_door"), ("ruby", "has_colour", "red"),
+                            ("bronze_key", "opens", "blue_door"), ("bronze_key", "has_colour", "red"),
+                            ("iron_key", "opens", "red_door"), ("iron_key", "has_colour", "green")])
+    out = encoder(unlock, text[vocab.id("ruby")][None])
+    assert torch.allclose(out.pooled[0], out.tokens[0, 4], atol=1e-4)  # the iron key's record
     with pytest.raises(ValueError, match="needs named_retrieval"):
         TripleEncoder(vocab.size, 8, 16, query_dim=12, entity_text=text, text_retrieval=True, follow_retrieval=True)
