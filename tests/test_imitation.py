@@ -276,3 +276,20 @@ def test_a_recurrent_learner_remembers_what_its_view_does_not_show() -> None:
     assert first > 0.8 and again < 0.2
     first, again = fitted("ppo")  # memoryless: one view, one distribution
     assert abs(first - again) < 0.2
+
+
+def test_a_finished_run_resumes_to_a_larger_budget(tmp_path: Path, monkeypatch) -> None:
+    from fusiongym.training.config import ConfigError, build_run_config
+    from fusiongym.training.train import read_run_config, read_state, train
+
+    monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
+    config = build_run_config("fusiongym/GoTo-v1", "dagger", "cnn", timesteps=320, overrides=["n_envs=8", "rollout=4"])
+    train(config, tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="only be given a larger budget"):
+        train(None, tmp_path / "run", resume=True, progress=False, extend_to=160)
+    assert read_state(tmp_path / "run")["status"] == "finished"  # a refused extension changes nothing
+    extended = train(None, tmp_path / "run", resume=True, progress=False, extend_to=640)
+    state = read_state(tmp_path / "run")
+    assert extended.num_timesteps == 640 and state["status"] == "finished" and state["total_timesteps"] == 640
+    assert state["extended"] == [{"to": 640, "at_step": 320}] and read_run_config(tmp_path / "run").total_timesteps == 640
+    assert [s["resumed_from_step"] for s in state["segments"]] == [0, 320]

@@ -125,9 +125,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fusiongym.training.train import default_run_name, train
 
     if args.resume:
-        finished = _finished(Path(args.resume))
+        finished = _finished(Path(args.resume)) and args.timesteps is None
         result = train(None, Path(args.resume), resume=True, progress=not args.no_progress, threads=args.threads,
-                       trust_pickle=args.trust_pickle, device=args.device)
+                       trust_pickle=args.trust_pickle, device=args.device, extend_to=args.timesteps)
         if finished:
             return 0  # train() said that the run had already finished its budget: nothing was trained
     else:
@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fusion (language + knowledge + vision, the default for SB3 algorithms), cnn (vision "
                             "only), sb3_default (SB3's CombinedExtractor), tabular (Q-learning's table)")
     train.add_argument("--timesteps", type=_positive_int, help="total environment steps (default: n_timesteps of the "
-                       "config)")
+                       "config); with --resume, a larger budget for the run (a finished run goes on)")
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     train.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                        help="override a hyperparameter, e.g. --hp learning_rate=3e-4 --hp fusion.fusion=concat")

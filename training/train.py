@@ -423,9 +423,12 @@ class TrainResult:
 
 
 def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progress: bool = True,
-          threads: int = 1, trust_pickle: bool = False, device: str = "cpu") -> TrainResult:
+          threads: int = 1, trust_pickle: bool = False, device: str = "cpu",
+          extend_to: int | None = None) -> TrainResult:
     """Train ``config`` into ``run_dir`` (or, with ``resume=True``, continue the run there to its total budget).
 
+    ``extend_to``: with ``resume``, first raise the run's budget to that many steps (a finished run goes on from
+    its last checkpoint, as if it had been started with that budget; config.yaml and state.json say so).
     ``device``: where the policy runs (``"cpu"``, ``"cuda"``, ``"auto"``); not part of the run, so a resumed run
     takes the one given now."""
     import torch
@@ -438,6 +441,15 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     if resume:
         config = read_run_config(run_dir)
         state = read_state(run_dir)
+        if extend_to is not None and extend_to != config.total_timesteps:
+            if extend_to < max(config.total_timesteps, state["num_timesteps"]):
+                raise ConfigError(f"--timesteps {extend_to} is below {run_dir}'s budget of {config.total_timesteps} "
+                                  "steps: a resumed run can only be given a larger budget")
+            config.total_timesteps = extend_to
+            state["total_timesteps"], state["status"] = extend_to, "running"
+            state.setdefault("extended", []).append({"to": extend_to, "at_step": state["num_timesteps"]})
+            atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
+            write_state(run_dir, state)
         if state.get("status") == "finished":
             print(f"{run_dir} already finished its budget of {config.total_timesteps} steps; nothing to resume")
             return TrainResult(run_dir, state["num_timesteps"], state.get("wall_time_s", 0.0))
