@@ -119,6 +119,10 @@ class Imitation:
         #: a recurrent learner's LSTM state (h, c), each (layers, worlds, hidden), and which worlds start an episode
         self.recurrent = isinstance(self.policy, RecurrentActorCriticPolicy)
         self._lstm_state: tuple[np.ndarray, np.ndarray] | None = None
+        if self.recurrent:
+            layers, _, hidden = self.policy.lstm_hidden_state_shape
+            self._lstm_state = (np.zeros((layers, env.num_envs, hidden), dtype=np.float32),
+                                np.zeros((layers, env.num_envs, hidden), dtype=np.float32))
         self._episode_start = np.ones(env.num_envs, dtype=bool)
 
     # --- learning ---------------------------------------------------------------------------------------------
@@ -150,7 +154,7 @@ class Imitation:
         labels: list[np.ndarray] = []
         goals: list[np.ndarray] = []
         starts: list[np.ndarray] = []
-        first_state = self._current_lstm_state() if self.recurrent else None
+        first_state = self._lstm_state  # replaced, not written into, at every step
         agree = 0
         for _ in range(self.rollout):
             label = np.asarray(self.expert(), dtype=np.int64).reshape(n)
@@ -159,7 +163,7 @@ class Imitation:
                 goals.append(np.asarray(self.goal_cells(), dtype=bool))
             if self.recurrent:
                 starts.append(self._episode_start.copy())
-                own, self._lstm_state = self.model.predict(self._obs, state=self._current_lstm_state(),
+                own, self._lstm_state = self.model.predict(self._obs, state=self._lstm_state,
                                                            episode_start=self._episode_start, deterministic=False)
             else:
                 own, _ = self.model.predict(self._obs, deterministic=False)
@@ -187,13 +191,6 @@ class Imitation:
         loss = self._fit()
         self.updates += 1
         return loss, agree / (self.rollout * n)
-
-    def _current_lstm_state(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._lstm_state is None:
-            layers, _, hidden = self.policy.lstm_hidden_state_shape
-            zeros = np.zeros((layers, self.env.num_envs, hidden), dtype=np.float32)
-            self._lstm_state = (zeros, zeros.copy())
-        return self._lstm_state
 
     def _fit(self) -> float:
         data = {key: np.concatenate([m.observations[key] for m in self._memory]) for key in self._memory[0].observations}

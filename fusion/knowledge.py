@@ -171,8 +171,7 @@ class TripleEncoder(nn.Module):
         if follow_retrieval and not named_retrieval:
             raise ValueError("follow_retrieval follows the named read's facts: it needs named_retrieval")
         self.reads = hops + int(named_retrieval) + int(follow_retrieval)
-        if hops > 1:
-            self.hop_query = nn.ModuleList(nn.Linear(out_dim, out_dim) for _ in range(hops - 1))
+        self.hop_query = nn.ModuleList(nn.Linear(out_dim, out_dim) for _ in range(hops - 1))
         self.named_query: nn.Linear | None = None
         if named_retrieval:
             self.named_query = nn.Linear(query_dim, out_dim)
@@ -265,7 +264,7 @@ class TripleEncoder(nn.Module):
         if self.reads == 1:
             return KnowledgeOutput(read, tokens, mask)
         reads = [read]
-        for hop_query in getattr(self, "hop_query", []):
+        for hop_query in self.hop_query:
             q = q + hop_query(read)
             read = attention_pool(tokens, mask, q)
             reads.append(read)

@@ -438,18 +438,18 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     run_dir = Path(run_dir)
 
     # 1. What to run: a new config, or the run folder's own.
+    extended = False
     if resume:
         config = read_run_config(run_dir)
         state = read_state(run_dir)
-        if extend_to is not None and extend_to != config.total_timesteps:
+        extended = extend_to is not None and extend_to != config.total_timesteps
+        if extended:  # written to the folder with the rest in step 3, once nothing can refuse
             if extend_to < max(config.total_timesteps, state["num_timesteps"]):
                 raise ConfigError(f"--timesteps {extend_to} is below {run_dir}'s budget of {config.total_timesteps} "
                                   "steps: a resumed run can only be given a larger budget")
             config.total_timesteps = extend_to
             state["total_timesteps"], state["status"] = extend_to, "running"
             state.setdefault("extended", []).append({"to": extend_to, "at_step": state["num_timesteps"]})
-            atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
-            write_state(run_dir, state)
         if state.get("status") == "finished":
             print(f"{run_dir} already finished its budget of {config.total_timesteps} steps; nothing to resume")
             return TrainResult(run_dir, state["num_timesteps"], state.get("wall_time_s", 0.0))
@@ -474,6 +474,7 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     # 3. The run folder: a new one gets config.yaml and state.json; every (re)start opens a log segment.
     if not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume or extended:
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
     segment_start = time.time()
     state["wall_time_before_s"] = state.get("wall_time_s", 0.0)
