@@ -75,7 +75,10 @@ class Imitation:
         batch_size: minibatch size in states (``None``: the whole memory at once); a recurrent learner takes
             ``batch_size // rollout`` whole sequences.
         keep: rollouts kept in memory (1: only the newest).
-        learning_rate: Adam's step size.
+        learning_rate: Adam's step size (at the start, with ``final_learning_rate``).
+        final_learning_rate: the step size at the end of the budget, reached linearly from ``learning_rate``
+            (``None``: constant). A learner that reads the facts swings between good and bad policies at a
+            constant step size; decaying it lets the last updates settle.
         max_grad_norm: gradient clipping (``None``: none).
         seed: seeds the mixing draws.
         goal_cells: returns, for every world of ``env``, a bool row over the view's cells plus a last "none in
@@ -85,17 +88,21 @@ class Imitation:
 
     def __init__(self, model: BaseAlgorithm, env: VecEnv, expert: Callable[[], np.ndarray], mix: float = 0.5,
                  mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1, batch_size: int | None = None,
-                 keep: int = 1, learning_rate: float = 5e-4, max_grad_norm: float | None = None,
-                 seed: int = 0, goal_cells: Callable[[], np.ndarray] | None = None, goal_loss: float = 0.0) -> None:
+                 keep: int = 1, learning_rate: float = 5e-4, final_learning_rate: float | None = None,
+                 max_grad_norm: float | None = None, seed: int = 0,
+                 goal_cells: Callable[[], np.ndarray] | None = None, goal_loss: float = 0.0) -> None:
         check_imitation_kwargs(mix=mix, mix_warmup=mix_warmup, rollout=rollout, epochs=epochs,
                                batch_size=batch_size, keep=keep, learning_rate=learning_rate,
-                               max_grad_norm=max_grad_norm, goal_loss=goal_loss)
+                               final_learning_rate=final_learning_rate, max_grad_norm=max_grad_norm,
+                               goal_loss=goal_loss)
         if goal_loss and goal_cells is None:
             raise ValueError("goal_loss > 0 needs goal_cells (the expert's target cells, e.g. a fusiongym vector "
                              "env's oracle_goal_cells); set goal_loss to 0 for plain imitation")
         self.model, self.env, self.expert = model, env, expert
         self.mix, self.mix_warmup, self.rollout, self.epochs = float(mix), float(mix_warmup), rollout, epochs
         self.batch_size, self.keep, self.max_grad_norm = batch_size, keep, max_grad_norm
+        self.learning_rate = float(learning_rate)
+        self.final_learning_rate = None if final_learning_rate is None else float(final_learning_rate)
         self.policy = model.policy
         self._obs: dict[str, np.ndarray] | None = None
         self.goal_cells, self.goal_loss = goal_cells, float(goal_loss)
@@ -132,12 +139,21 @@ class Imitation:
             return self.mix
         return self.mix * min(1.0, self.num_timesteps / (self.mix_warmup * total_timesteps))
 
+    def step_size(self, total_timesteps: int) -> float:
+        """Adam's step size at this point of the budget (linear from ``learning_rate`` to ``final_learning_rate``)."""
+        if self.final_learning_rate is None:
+            return self.learning_rate
+        done = min(1.0, self.num_timesteps / total_timesteps)
+        return self.learning_rate + done * (self.final_learning_rate - self.learning_rate)
+
     def learn(self, total_timesteps: int, callback: Callable[[Imitation], None] | None = None) -> Imitation:
         """Update until ``num_timesteps`` (env steps of all worlds) reaches ``total_timesteps``; ``callback`` runs
         after every update."""
         if self._obs is None:
             self._obs = self.env.reset()
         while self.num_timesteps < total_timesteps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.step_size(total_timesteps)
             loss, agreement = self.update(self.learner_share(total_timesteps))
             if self.logger is not None:
                 self._log(loss, agreement, total_timesteps)
@@ -249,6 +265,7 @@ class Imitation:
         self.logger.record("train/imitation_loss", loss)
         self.logger.record("train/expert_agreement", agreement)
         self.logger.record("train/learner_share", self.learner_share(total_timesteps))
+        self.logger.record("train/learning_rate", self.optimizer.param_groups[0]["lr"])
         self.logger.record("train/updates", self.updates)
         if self.goal_accuracy is not None:  # the goal head's hits on its training batches (auxiliary task)
             self.logger.record("train/goal_accuracy", self.goal_accuracy)
@@ -312,7 +329,8 @@ class _Rollout(NamedTuple):
 
 def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1,
                            batch_size: int | None = None, keep: int = 1, learning_rate: float = 5e-4,
-                           max_grad_norm: float | None = None, goal_loss: float = 0.0, recurrent: bool = False) -> None:
+                           final_learning_rate: float | None = None, max_grad_norm: float | None = None,
+                           goal_loss: float = 0.0, recurrent: bool = False) -> None:
     """Raise ``ValueError`` naming the fix for an imitation hyperparameter that cannot be used (``recurrent``: the
     run config's choice of a RecurrentPPO learner, see ``fusiongym.training``)."""
     if not isinstance(recurrent, bool):
@@ -328,6 +346,10 @@ def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: i
         raise ValueError(f"batch_size must be a positive int (or null: the whole memory), got {batch_size!r}")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if final_learning_rate is not None and (not isinstance(final_learning_rate, (int, float))
+                                            or isinstance(final_learning_rate, bool) or not final_learning_rate >= 0):
+        raise ValueError(f"final_learning_rate must be a number >= 0 (the step size at the end of the budget) or "
+                         f"null (a constant learning_rate), got {final_learning_rate!r}")
     if not isinstance(goal_loss, (int, float)) or isinstance(goal_loss, bool) or not goal_loss >= 0:
         raise ValueError(f"goal_loss must be a weight >= 0 (0: no auxiliary goal task), got {goal_loss!r}")
     if max_grad_norm is not None and (not isinstance(max_grad_norm, (int, float)) or not max_grad_norm > 0):

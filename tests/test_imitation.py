@@ -32,6 +32,34 @@ def test_the_learner_takes_up_its_experts_actions() -> None:
     assert learner.num_timesteps == 8 * 4 * 30 and learner.updates == 30
 
 
+def test_the_step_size_decays_linearly_to_its_final_value_and_a_resumed_learner_picks_it_up(tmp_path: Path) -> None:
+    venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=4, seed=0)
+    expert = lambda: venv.native.oracle_actions(True)  # noqa: E731
+    budget = 4 * 4 * 10  # ten updates
+    seen: list[float] = []
+    learner = Imitation(make_agent("ppo", venv, policy="cnn", seed=0, device="cpu"), venv, expert, rollout=4,
+                        learning_rate=1e-3, final_learning_rate=1e-4)
+    def interrupt_halfway(it: Imitation) -> None:  # as a killed run: stopped inside the budget's schedule
+        seen.append(it.optimizer.param_groups[0]["lr"])
+        if it.updates == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        learner.learn(budget, callback=interrupt_halfway)
+    learner.save(tmp_path / "half")
+    resumed = Imitation(make_agent("ppo", venv, policy="cnn", seed=0, device="cpu"), venv, expert, rollout=4,
+                        learning_rate=1e-3, final_learning_rate=1e-4)
+    resumed.load(tmp_path / "half")
+    resumed.learn(budget, callback=lambda it: seen.append(it.optimizer.param_groups[0]["lr"]))
+    # the k-th update (k = 0..9) steps at 1e-3 + k/10 * (1e-4 - 1e-3): the schedule does not restart on resume
+    assert seen == pytest.approx([1e-3 - k * 9e-5 for k in range(10)])
+    assert resumed.step_size(budget) == pytest.approx(1e-4)  # the budget spent: the final value
+    constant = Imitation(make_agent("ppo", venv, policy="cnn", seed=0, device="cpu"), venv, expert, rollout=4,
+                         learning_rate=1e-3)
+    constant.learn(budget // 2)
+    assert constant.optimizer.param_groups[0]["lr"] == 1e-3
+
+
 def test_a_checkpoint_restores_weights_optimizer_and_progress(tmp_path: Path) -> None:
     venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=4, seed=0)
     expert = lambda: venv.native.oracle_actions(True)  # noqa: E731
@@ -147,6 +175,7 @@ def test_ppo_starts_from_an_imitation_run(tmp_path: Path, monkeypatch) -> None:
 @pytest.mark.parametrize("overrides, message", [
     (["mix=1.5"], "mix must be a probability"),
     (["rollout=0"], "rollout must be a positive int"),
+    (["final_learning_rate=-1e-4"], "final_learning_rate must be a number >= 0"),
     (["mix=0.5"], "unknown hyperparameter 'mix'"),  # bc: the expert always acts
 ])
 def test_bad_imitation_hyperparameters_name_the_fix(overrides: list[str], message: str) -> None:
