@@ -222,8 +222,10 @@ def read_agent_config(folder: str | Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder, with clear errors for a missing / corrupt file."""
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
+        inside = Path(folder) / "agent" / CONFIG_FILE  # a training run folder holds its agent in agent/
+        hint = f": {folder} is a run folder, pass {inside.parent}" if inside.is_file() else ""
         raise CheckpointError(f"{path} not found: a fusiongym checkpoint folder holds {CONFIG_FILE} and "
-                              f"{WEIGHTS_FILE} (written by save_agent)")
+                              f"{WEIGHTS_FILE} (written by save_agent){hint}")
     try:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -139,6 +139,11 @@ def test_corrupt_json_names_the_file(saved: Path) -> None:
         load_agent(saved)
 
 
+def test_a_run_folder_given_for_its_agent_names_the_agent_folder(saved: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"is a run folder, pass .*agent$"):
+        load_agent(saved.parent)  # the run folder that holds agent/
+
+
 def test_missing_files_are_named(saved: Path) -> None:
     (saved / "policy.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"policy\.safetensors not found"):
