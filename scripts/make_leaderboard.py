@@ -35,6 +35,13 @@ levels and seeds (archived, with their ablation rows, in ``withdrawn.jsonl``) an
     python scripts/make_leaderboard.py --levels fusiongym/Bring-v1 --agents oracle dagger-fusion --seeds 0 \
         --rebuild oracle dagger-fusion
 
+A run trained by hand (``fusiongym train``, e.g. with ``--eval-every`` for its curve, or extended with ``--resume
+--timesteps``) is taken as a job's run folder with ``--adopt RUN`` (one level, one learned agent, one seed): it is
+moved into place only if its config is the one the job would build (evaluation and checkpoint intervals aside)::
+
+    python scripts/make_leaderboard.py --levels fusiongym/Defeat-v1 --agents dagger-fusion --seeds 0 \
+        --rebuild dagger-fusion --adopt runs/exp10/Defeat-v1-decay-s0
+
 Budgets default to each algorithm's YAML ``n_timesteps``; ``--timesteps AGENT=N`` overrides one.
 ``leaderboard/README.md`` is rewritten with the budgets, the seeds, the machine and the wall time of every job
 (kept in ``leaderboard/jobs.jsonl``).
@@ -43,6 +50,7 @@ Budgets default to each algorithm's YAML ``n_timesteps``; ``--timesteps AGENT=N`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -51,11 +59,11 @@ from pathlib import Path
 from typing import Any
 
 from fusiongym.envs import env_ids
-from fusiongym.training.config import build_run_config
+from fusiongym.training.config import RunConfig, build_run_config
 from fusiongym.training.evaluation import evaluate
 from fusiongym.training.leaderboard import Leaderboard, export
 from fusiongym.training.runs import builtin_policy, evaluate_run, submission_from_eval, submission_from_run
-from fusiongym.training.train import read_state, train
+from fusiongym.training.train import read_run_config, read_state, train
 
 import fusiongym
 
@@ -94,6 +102,9 @@ def main() -> int:
     parser.add_argument("--rebuild", nargs="+", default=[], choices=[*REFERENCES, *LEARNED], metavar="AGENT",
                         help="withdraw these agents' rows on the selected levels and seeds (archived in "
                              "withdrawn.jsonl) and move their run folders aside, then build them again")
+    parser.add_argument("--adopt", type=Path, metavar="RUN",
+                        help="a finished run folder trained with the config this script builds for the one "
+                             "--levels/--agents/--seeds job: moved into place instead of training it again")
     args = parser.parse_args()
 
     started = time.time()
@@ -115,6 +126,15 @@ def main() -> int:
     for env_id in levels:
         for agent in args.rebuild:
             withdraw(board, agent, env_id, args, record)
+    if args.adopt:
+        learned = [a for a in args.agents if a in LEARNED]
+        if len(levels) != 1 or len(learned) != 1 or len(args.seeds) != 1:
+            parser.error("--adopt RUN takes one job: name one level (--levels), one learned agent (--agents) and "
+                         "one seed (--seeds)")
+        try:
+            adopt(args.adopt, learned[0], levels[0], args.seeds[0], args, budgets, record)
+        except AdoptError as err:
+            parser.error(str(err))
 
     if not args.ablations_only:
         for env_id in levels:  # the references first: cheap, and what every learned row is read against
@@ -159,22 +179,16 @@ def train_and_submit(board: Leaderboard, agent: str, env_id: str, seed: int, arg
     name = f"{agent}-s{seed}"
     if have(env_id, name):
         return
-    algo, policy = LEARNED[agent]
-    overrides, init_from = [], None
-    if agent == "dagger-ppo-fusion":
-        init_from = args.runs / f"{env_id.split('/')[-1]}-dagger-fusion-s{seed}"
-        if not (init_from / "agent").is_dir():
-            record({"env": env_id, "agent": name, "skipped": "no finished dagger-fusion run to start from"})
-            return
-        overrides = list(args.finetune_hp)
-    run_dir = args.runs / f"{env_id.split('/')[-1]}-{name}"
+    run_dir = run_folder(agent, env_id, seed, args)
     job_start = time.time()
     if (run_dir / "state.json").is_file():
         if read_state(run_dir).get("status") != "finished":
             train(None, run_dir, resume=True, progress=False, threads=args.threads)
     else:
-        config = build_run_config(env_id, algo, policy, seed=seed, timesteps=budgets.get(agent), overrides=overrides,
-                                  init_from=init_from)
+        config = job_config(agent, env_id, seed, args, budgets)
+        if config is None:
+            record({"env": env_id, "agent": name, "skipped": "no finished dagger-fusion run to start from"})
+            return
         train(config, run_dir, progress=False, threads=args.threads)
     result = evaluate_run(run_dir, split="test", episodes=args.episodes, progress=False)
     board.submit(submission_from_run(run_dir, split="test", name=name, episodes=args.episodes))
@@ -182,6 +196,62 @@ def train_and_submit(board: Leaderboard, agent: str, env_id: str, seed: int, arg
     record({"env": env_id, "agent": name, "success": result.success_rate.value, "steps": state["num_timesteps"],
             "train_minutes": round(state.get("wall_time_s", 0.0) / 60, 1),
             "job_minutes": round((time.time() - job_start) / 60, 1)})
+
+
+def run_folder(agent: str, env_id: str, seed: int, args: argparse.Namespace) -> Path:
+    """Where a learned agent's job keeps its run: ``<runs>/<Level>-<agent>-s<seed>``."""
+    return args.runs / f"{env_id.split('/')[-1]}-{agent}-s{seed}"
+
+
+def job_config(agent: str, env_id: str, seed: int, args: argparse.Namespace,
+               budgets: dict[str, int]) -> RunConfig | None:
+    """The run config a learned agent's job trains with (``None``: a fine-tuning job whose DAgger run is not there)."""
+    algo, policy = LEARNED[agent]
+    overrides, init_from = [], None
+    if agent == "dagger-ppo-fusion":
+        init_from = run_folder("dagger-fusion", env_id, seed, args)
+        if not (init_from / "agent").is_dir():
+            return None
+        overrides = list(args.finetune_hp)
+    return build_run_config(env_id, algo, policy, seed=seed, timesteps=budgets.get(agent), overrides=overrides,
+                            init_from=init_from)
+
+
+class AdoptError(Exception):
+    """A run that ``--adopt`` cannot take as the job's run folder (the message says why and what to do)."""
+
+
+#: settings that do not change what a run trains: how often (and on how many episodes) it was evaluated and
+#: checkpointed on the way
+_NOT_THE_RECIPE = ("eval_every", "eval_episodes", "checkpoint_every")
+
+
+def adopt(run: Path, agent: str, env_id: str, seed: int, args: argparse.Namespace, budgets: dict[str, int],
+          record: Any) -> None:
+    """Move the finished ``run`` into the job's run folder if it was trained with the config the job builds."""
+    target = run_folder(agent, env_id, seed, args)
+    if target.exists():
+        raise AdoptError(f"--adopt: {target} is there already: withdraw it first with --rebuild {agent}")
+    if read_state(run).get("status") != "finished":
+        raise AdoptError(f"--adopt: {run} has not finished: fusiongym train --resume {run}")
+    wanted, have = job_config(agent, env_id, seed, args, budgets), read_run_config(run)
+    if wanted is None:
+        raise AdoptError(f"--adopt: the job starts from {run_folder('dagger-fusion', env_id, seed, args)}, which "
+                         "is not there: build dagger-fusion first")
+
+    def recipe(config: RunConfig) -> dict[str, Any]:
+        fields = dataclasses.asdict(config)
+        fields["init_from"] = str(Path(fields["init_from"]).resolve()) if fields["init_from"] else ""
+        return {k: v for k, v in fields.items() if k not in _NOT_THE_RECIPE}
+
+    differ = {k: (v, recipe(wanted)[k]) for k, v in recipe(have).items() if v != recipe(wanted)[k]}
+    if differ:
+        shown = "; ".join(f"{k}: {v!r} there, {w!r} here" for k, (v, w) in differ.items())
+        raise AdoptError(f"--adopt: {run} was not trained with this job's config ({shown}): train it with the "
+                         "job's recipe, or change the recipe's YAML first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run.rename(target)
+    record({"env": env_id, "agent": f"{agent}-s{seed}", "adopted": str(run)})
 
 
 def withdraw(board: Leaderboard, agent: str, env_id: str, args: argparse.Namespace, record: Any) -> None:
