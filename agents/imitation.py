@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import get_linear_fn, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
 from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights, save_agent
@@ -143,8 +144,8 @@ class Imitation:
         """Adam's step size at this point of the budget (linear from ``learning_rate`` to ``final_learning_rate``)."""
         if self.final_learning_rate is None:
             return self.learning_rate
-        done = min(1.0, self.num_timesteps / total_timesteps)
-        return self.learning_rate + done * (self.final_learning_rate - self.learning_rate)
+        schedule = get_linear_fn(self.learning_rate, self.final_learning_rate, end_fraction=1.0)
+        return float(schedule(1.0 - min(1.0, self.num_timesteps / total_timesteps)))  # SB3's progress_remaining
 
     def learn(self, total_timesteps: int, callback: Callable[[Imitation], None] | None = None) -> Imitation:
         """Update until ``num_timesteps`` (env steps of all worlds) reaches ``total_timesteps``; ``callback`` runs
@@ -152,8 +153,7 @@ class Imitation:
         if self._obs is None:
             self._obs = self.env.reset()
         while self.num_timesteps < total_timesteps:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.step_size(total_timesteps)
+            update_learning_rate(self.optimizer, self.step_size(total_timesteps))
             loss, agreement = self.update(self.learner_share(total_timesteps))
             if self.logger is not None:
                 self._log(loss, agreement, total_timesteps)

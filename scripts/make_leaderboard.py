@@ -180,7 +180,7 @@ def train_and_submit(board: Leaderboard, agent: str, env_id: str, seed: int, arg
     name = f"{agent}-s{seed}"
     if have(env_id, name):
         return
-    run_dir = run_folder(agent, env_id, seed, args)
+    run_dir = run_folder(env_id, name, args)
     job_start = time.time()
     if (run_dir / "state.json").is_file():
         if read_state(run_dir).get("status") != "finished":
@@ -199,9 +199,9 @@ def train_and_submit(board: Leaderboard, agent: str, env_id: str, seed: int, arg
             "job_minutes": round((time.time() - job_start) / 60, 1)})
 
 
-def run_folder(agent: str, env_id: str, seed: int, args: argparse.Namespace) -> Path:
-    """Where a learned agent's job keeps its run: ``<runs>/<Level>-<agent>-s<seed>``."""
-    return args.runs / f"{env_id.split('/')[-1]}-{agent}-s{seed}"
+def run_folder(env_id: str, name: str, args: argparse.Namespace) -> Path:
+    """Where the job of a learned agent ``name`` (``<agent>-s<seed>``) keeps its run: ``<runs>/<Level>-<name>``."""
+    return args.runs / f"{env_id.split('/')[-1]}-{name}"
 
 
 def job_config(agent: str, env_id: str, seed: int, args: argparse.Namespace,
@@ -210,7 +210,7 @@ def job_config(agent: str, env_id: str, seed: int, args: argparse.Namespace,
     algo, policy = LEARNED[agent]
     overrides, init_from = [], None
     if agent == "dagger-ppo-fusion":
-        init_from = run_folder("dagger-fusion", env_id, seed, args)
+        init_from = run_folder(env_id, f"dagger-fusion-s{seed}", args)
         if not (init_from / "agent").is_dir():
             return None
         overrides = list(args.finetune_hp)
@@ -230,14 +230,14 @@ _NOT_THE_RECIPE = ("eval_every", "eval_episodes", "checkpoint_every")
 def adopt(run: Path, agent: str, env_id: str, seed: int, args: argparse.Namespace, budgets: dict[str, int],
           record: Any) -> None:
     """Move the finished ``run`` into the job's run folder if it was trained with the config the job builds."""
-    target = run_folder(agent, env_id, seed, args)
+    target = run_folder(env_id, f"{agent}-s{seed}", args)
     if target.exists():
         raise AdoptError(f"--adopt: {target} is there already: withdraw it first with --rebuild {agent}")
     if read_state(run).get("status") != "finished":
         raise AdoptError(f"--adopt: {run} has not finished: fusiongym train --resume {run}")
     wanted, have = job_config(agent, env_id, seed, args, budgets), read_run_config(run)
     if wanted is None:
-        raise AdoptError(f"--adopt: the job starts from {run_folder('dagger-fusion', env_id, seed, args)}, which "
+        raise AdoptError(f"--adopt: the job starts from {run_folder(env_id, f'dagger-fusion-s{seed}', args)}, which "
                          "is not there: build dagger-fusion first")
 
     def recipe(config: RunConfig) -> dict[str, Any]:
@@ -245,7 +245,8 @@ def adopt(run: Path, agent: str, env_id: str, seed: int, args: argparse.Namespac
         fields["init_from"] = str(Path(fields["init_from"]).resolve()) if fields["init_from"] else ""
         return {k: v for k, v in fields.items() if k not in _NOT_THE_RECIPE}
 
-    differ = {k: (v, recipe(wanted)[k]) for k, v in recipe(have).items() if v != recipe(wanted)[k]}
+    there, here = recipe(have), recipe(wanted)
+    differ = {k: (v, here[k]) for k, v in there.items() if v != here[k]}
     if differ:
         shown = "; ".join(f"{k}: {v!r} there, {w!r} here" for k, (v, w) in differ.items())
         raise AdoptError(f"--adopt: {run} was not trained with this job's config ({shown}): train it with the "
@@ -266,7 +267,7 @@ def withdraw(board: Leaderboard, agent: str, env_id: str, args: argparse.Namespa
             with open(args.out / "withdrawn.jsonl", "a") as handle:
                 for row in rows:
                     handle.write(json.dumps({**row, "withdrawn": stamp}) + "\n")
-        run_dir = args.runs / f"{env_id.split('/')[-1]}-{name}"
+        run_dir = run_folder(env_id, name, args)
         moved = run_dir.with_name(f"{run_dir.name}.withdrawn-{stamp}") if run_dir.exists() else None
         if moved is not None:
             run_dir.rename(moved)
