@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.utils import get_linear_fn, update_learning_rate
+from stable_baselines3.common.utils import LinearSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
 from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights, save_agent
@@ -144,7 +144,7 @@ class Imitation:
         """Adam's step size at this point of the budget (linear from ``learning_rate`` to ``final_learning_rate``)."""
         if self.final_learning_rate is None:
             return self.learning_rate
-        schedule = get_linear_fn(self.learning_rate, self.final_learning_rate, end_fraction=1.0)
+        schedule = LinearSchedule(self.learning_rate, self.final_learning_rate, end_fraction=1.0)
         return float(schedule(1.0 - min(1.0, self.num_timesteps / total_timesteps)))  # SB3's progress_remaining
 
     def learn(self, total_timesteps: int, callback: Callable[[Imitation], None] | None = None) -> Imitation:
@@ -330,11 +330,15 @@ class _Rollout(NamedTuple):
 def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1,
                            batch_size: int | None = None, keep: int = 1, learning_rate: float = 5e-4,
                            final_learning_rate: float | None = None, max_grad_norm: float | None = None,
-                           goal_loss: float = 0.0, recurrent: bool = False) -> None:
-    """Raise ``ValueError`` naming the fix for an imitation hyperparameter that cannot be used (``recurrent``: the
-    run config's choice of a RecurrentPPO learner, see ``fusiongym.training``)."""
+                           goal_loss: float = 0.0, recurrent: bool = False, explore: bool = False) -> None:
+    """Raise ``ValueError`` naming the fix for an imitation hyperparameter that cannot be used (``recurrent`` and
+    ``explore``: the run config's choice of a RecurrentPPO learner and of an oracle that knows only what the agent
+    has seen, see ``fusiongym.training``)."""
     if not isinstance(recurrent, bool):
         raise ValueError(f"recurrent must be true (an LSTM learner, fitted on sequences) or false, got {recurrent!r}")
+    if not isinstance(explore, bool):
+        raise ValueError(f"explore must be true (the oracle knows only what the agent has seen and explores for the "
+                         f"rest, as BabyAI's bot) or false (it plans from the whole world), got {explore!r}")
     if not isinstance(mix, (int, float)) or not 0 <= mix <= 1:
         raise ValueError(f"mix must be a probability in [0, 1] (the learner's share of actions), got {mix!r}")
     if not isinstance(mix_warmup, (int, float)) or not 0 <= mix_warmup <= 1:

@@ -127,14 +127,17 @@ def check_vector_matches_single(
     return episodes_ended
 
 
-def oracle_success_rate(make_env: Callable[[], gym.Env], episodes: int = 100, use_facts: bool = True, seed: int = 0) -> float:
-    """The fraction of ``episodes`` the env's oracle (``env.unwrapped.oracle_action``) wins."""
+def oracle_success_rate(
+    make_env: Callable[[], gym.Env], episodes: int = 100, use_facts: bool = True, seed: int = 0, explore: bool = False
+) -> float:
+    """The fraction of ``episodes`` the env's oracle (``env.unwrapped.oracle_action``) wins (``explore``: the oracle
+    that knows only what its agent has seen)."""
     env = make_env()
     wins = 0
     for episode in range(episodes):
         env.reset(seed=seed + episode)
         while True:
-            action = env.unwrapped.oracle_action(use_facts=use_facts)
+            action = env.unwrapped.oracle_action(use_facts=use_facts, explore=explore)
             _, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 wins += bool(info.get("success", False))

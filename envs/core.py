@@ -21,7 +21,7 @@ from gymnasium.vector.utils import batch_space
 
 from fusiongym.envs.levels import Episode, Level, Subgoal
 from fusiongym.envs.ontology import load_ontology
-from fusiongym.envs.oracle import oracle_action, oracle_subgoal, oracle_target_cells
+from fusiongym.envs.oracle import EXPLORE, oracle_action, oracle_subgoal, oracle_target_cells
 from fusiongym.envs.rendering import TileAtlas, text_panel
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import ACTION_NAMES, CELL_NAMES, SUCCESS, TileIndex, WorldBatch
@@ -113,6 +113,8 @@ class Simulation:
             show_carried=bool(env_kwargs["show_carried"]),
         )
         self.episodes: list[Episode | None] = [None] * num_worlds
+        # (B, padded cells) what each world's agent has seen this episode; kept from the first exploring oracle query
+        self.seen: np.ndarray | None = None
         self.fact_sentences: list[list[str]] = [[] for _ in range(num_worlds)]
         vocab_size = get_vocab().size
         side = int(env_kwargs["view_size"]) * int(env_kwargs["tile_size"])
@@ -136,21 +138,41 @@ class Simulation:
             self.batch.load(b, episode.layout, self.shape_index, self.colour_index)
             self.episodes[b] = episode
             self.fact_sentences[b] = episode.shown.sentences(vocab)
+        if self.seen is not None:
+            self.seen[list(rows)] = False
 
     def observation(self) -> dict[str, np.ndarray]:
+        if self.seen is not None:
+            self._remember_sight()
         return {
             "image": self.atlas.ego_image(self.batch.ego_tiles()),
             "mission": self.batch.mission.copy(),
             "facts": self.batch.facts.copy(),
         }
 
-    def oracle_action(self, b: int, use_facts: bool) -> int:
-        return oracle_action(self.batch, b, self.level, self.episodes[b], use_facts)
+    def _remember_sight(self) -> None:
+        cells = self.batch.ego_cells().reshape(self.batch.batch_size, -1)
+        rows, columns = np.nonzero(cells >= 0)
+        self.seen[rows, cells[rows, columns]] = True
 
-    def oracle_subgoal(self, b: int, use_facts: bool) -> Subgoal:
-        return oracle_subgoal(self.batch, b, self.level, self.episodes[b], use_facts)
+    def _sight(self, b: int, explore: bool) -> np.ndarray | None:
+        """World ``b``'s seen cells for an exploring oracle (``None`` for the privileged one). Sight is kept from
+        the first exploring query on, what is in view then counting as seen."""
+        if not explore:
+            return None
+        if self.seen is None:
+            batch = self.batch
+            self.seen = np.zeros((batch.batch_size, batch.cell[0].size), bool)
+            self._remember_sight()
+        return self.seen[b]
 
-    def oracle_goal_cells(self, use_facts: bool) -> np.ndarray:
+    def oracle_action(self, b: int, use_facts: bool, explore: bool = False) -> int:
+        return oracle_action(self.batch, b, self.level, self.episodes[b], use_facts, self._sight(b, explore))
+
+    def oracle_subgoal(self, b: int, use_facts: bool, explore: bool = False) -> Subgoal:
+        return oracle_subgoal(self.batch, b, self.level, self.episodes[b], use_facts, self._sight(b, explore))
+
+    def oracle_goal_cells(self, use_facts: bool, explore: bool = False) -> np.ndarray:
         """(B, V * V + 1) bool: the cells of each world's view (row-major, as the ``image``) that hold what the
         oracle is after now; the last column is set where none is in view (or the oracle is about to drop)."""
         batch = self.batch
@@ -158,8 +180,8 @@ class Simulation:
         wp = batch.width + 2 * batch.pad  # ego_cells' row stride
         goals = np.zeros((batch.batch_size, view.shape[1] + 1), bool)
         for b in range(batch.batch_size):
-            subgoal = oracle_subgoal(batch, b, self.level, self.episodes[b], use_facts)
-            if subgoal.action != "drop":
+            subgoal = self.oracle_subgoal(b, use_facts, explore)
+            if subgoal.action not in ("drop", EXPLORE):
                 goals[b, :-1] = np.isin(view[b], [y * wp + x for y, x in oracle_target_cells(batch, b, subgoal)])
         goals[:, -1] = ~goals[:, :-1].any(axis=1)
         return goals
@@ -238,22 +260,24 @@ class FusionEnv(gym.Env):
         return None
 
     # --- fusiongym API ---------------------------------------------------------------------------------
-    def oracle_action(self, use_facts: bool = True) -> int:
-        """The privileged planner's next action; ``use_facts=False`` plans without the episode's facts."""
+    def oracle_action(self, use_facts: bool = True, explore: bool = False) -> int:
+        """The privileged planner's next action; ``use_facts=False`` plans without the episode's facts;
+        ``explore=True`` knows only what the agent has seen (from the first such call on), as BabyAI's bot."""
         self._current_episode()
-        return self._sim.oracle_action(0, use_facts)
+        return self._sim.oracle_action(0, use_facts, explore)
 
-    def oracle_subgoal(self, use_facts: bool = True) -> Subgoal:
+    def oracle_subgoal(self, use_facts: bool = True, explore: bool = False) -> Subgoal:
         """What the oracle is after now: the object slots to face and the action to take there (``"pickup"``,
-        ``"toggle"``, ``"face"``; ``"drop"`` when what is carried is not what it needs)."""
+        ``"toggle"``, ``"face"``; ``"drop"`` when what is carried is not what it needs; ``"explore"`` when it
+        explores and has seen none of its targets)."""
         self._current_episode()
-        return self._sim.oracle_subgoal(0, use_facts)
+        return self._sim.oracle_subgoal(0, use_facts, explore)
 
-    def oracle_goal_cells(self, use_facts: bool = True) -> np.ndarray:
+    def oracle_goal_cells(self, use_facts: bool = True, explore: bool = False) -> np.ndarray:
         """``(V * V + 1,)`` bool: the view cells holding what the oracle is after now; the last entry marks "none
         in view" (see the vector env's ``oracle_goal_cells``)."""
         self._current_episode()
-        return self._sim.oracle_goal_cells(use_facts)[0]
+        return self._sim.oracle_goal_cells(use_facts, explore)[0]
 
     @property
     def episode(self) -> Episode:
@@ -414,15 +438,16 @@ class FusionVectorEnv(gym.vector.VectorEnv):
         """Every world's ``FusionEnv.symbolic_state``."""
         return self._sim.symbolic_states()
 
-    def oracle_actions(self, use_facts: bool = True) -> np.ndarray:
-        """The oracle's next action in every world."""
-        return np.array([self._sim.oracle_action(i, use_facts) for i in range(self.num_envs)], dtype=np.int64)
+    def oracle_actions(self, use_facts: bool = True, explore: bool = False) -> np.ndarray:
+        """The oracle's next action in every world (``explore``: knowing only what each agent has seen, from the
+        first such call on; see :func:`fusiongym.envs.oracle.oracle_subgoal`)."""
+        return np.array([self._sim.oracle_action(i, use_facts, explore) for i in range(self.num_envs)], np.int64)
 
-    def oracle_goal_cells(self, use_facts: bool = True) -> np.ndarray:
+    def oracle_goal_cells(self, use_facts: bool = True, explore: bool = False) -> np.ndarray:
         """``(num_envs, V * V + 1)`` bool: which cells of each world's view (row-major, laid out as the ``image``
         observation) hold what the oracle is after now (an object to reach, pick up or use, a door to open); the
         last column marks worlds where none is in view. Imitation's auxiliary goal labels (``goal_loss``)."""
-        return self._sim.oracle_goal_cells(use_facts)
+        return self._sim.oracle_goal_cells(use_facts, explore)
 
     @property
     def episodes(self) -> list[Episode]:

@@ -20,6 +20,7 @@ class HeadingPlan:
     def __init__(self, passable: np.ndarray, targets: set[tuple[int, int]], forbidden: set[tuple[int, int]]) -> None:
         width = passable.shape[1]
         self.width = width
+        self.forbidden = frozenset(forbidden)
         self.ahead = [int(dy) * width + int(dx) for dy, dx in DIR_YX]  # flat offset of the cell in front
         free = passable.reshape(-1).tobytes()
         goal = {y * width + x for y, x in targets}

@@ -69,7 +69,8 @@ def algo_keys(algo: str) -> tuple[str, ...]:
         parameters = inspect.signature(Imitation.__init__).parameters
         return (*(name for name in parameters if name not in {"self", "model", "env", "expert", "seed", "goal_cells"}
                   and not (algo == "bc" and name in ("mix", "mix_warmup"))),  # behaviour cloning: the expert acts
-                "recurrent")  # the learner: PPO's policy, or RecurrentPPO's (an LSTM) when true
+                "recurrent",  # the learner: PPO's policy, or RecurrentPPO's (an LSTM) when true
+                "explore")  # the expert: the oracle knowing only what the agent has seen, when true
     from fusiongym.agents.factory import algorithm_class
 
     parameters = inspect.signature(algorithm_class(algo).__init__).parameters

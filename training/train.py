@@ -634,7 +634,7 @@ def learn_sb3(model: Any, config: RunConfig, run_dir: Path, state: dict[str, Any
 def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any], device: str = "cpu") -> Any:
     """The :class:`~fusiongym.agents.imitation.Imitation` learner of a run: PPO's policy, or RecurrentPPO's with
     ``recurrent: true`` (so the agent evaluates, records and fine-tunes like a PPO agent), the oracle reading the
-    facts as the expert."""
+    facts as the expert (with ``explore: true`` knowing only what the agent has seen, exploring for the rest)."""
     from fusiongym.agents.checkpoint import CheckpointError
     from fusiongym.agents.imitation import Imitation
 
@@ -642,10 +642,11 @@ def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any], dev
     env = _training_env(config, done)
     kwargs = dict(config.hyperparams)
     model = _new_model(config, env, "recurrent_ppo" if kwargs.pop("recurrent", False) else "ppo", device)
+    explore = kwargs.pop("explore", False)
     if config.algo == "bc":
         kwargs["mix"] = 0.0
-    learner = Imitation(model, env, expert=lambda: env.native.oracle_actions(True), seed=config.seed + done,
-                        goal_cells=lambda: env.native.oracle_goal_cells(True), **kwargs)
+    learner = Imitation(model, env, expert=lambda: env.native.oracle_actions(True, explore), seed=config.seed + done,
+                        goal_cells=lambda: env.native.oracle_goal_cells(True, explore), **kwargs)
     if done:
         folder = Path(run_dir) / (state.get("checkpoint") or {}).get("file", "")
         if not (state.get("checkpoint") or {}).get("file") or not folder.is_dir():
