@@ -7,6 +7,7 @@ by a newer version is left out unless ``--levels`` names it), on the test split'
     random           uniformly random actions                                          no training
     oracle           the env's oracle bot reading the facts (the upper bound)           no training
     blind-oracle     the same bot planning without the facts (what ignoring them wins)  no training
+    explorer         the reading bot knowing only what its agent has seen (BabyAI's)     no training
     qlearning        tabular Q-learning (training/configs/qlearning.yml)
     ppo-cnn          PPO, vision-only policy (training/configs/ppo.yml)
     ppo-fusion       PPO, the fusion policy (training/configs/ppo.yml)
@@ -59,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from fusiongym.envs import env_ids
-from fusiongym.training.config import RunConfig, build_run_config
+from fusiongym.training.config import BUILTIN_AGENTS, RunConfig, build_run_config
 from fusiongym.training.evaluation import evaluate
 from fusiongym.training.leaderboard import Leaderboard, export
 from fusiongym.training.runs import builtin_policy, evaluate_run, submission_from_eval, submission_from_run
@@ -68,7 +69,7 @@ from fusiongym.training.train import read_run_config, read_state, train
 import fusiongym
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCES = ("random", "oracle", "blind-oracle")
+REFERENCES = BUILTIN_AGENTS
 #: learned agent -> (algorithm, policy)
 LEARNED = {
     "qlearning": ("qlearning", "tabular"),
@@ -292,7 +293,8 @@ def write_readme(args: argparse.Namespace, budgets: dict[str, int]) -> None:
         f"first {args.episodes} fixed test seeds of `training/seeds.py`, with 95% percentile-bootstrap intervals over "
         "episodes; learned agents sample their actions (seeded), Q-learning acts greedily; the IQM across levels "
         "uses a stratified bootstrap and only unablated protocol rows.", "",
-        "- agents: random, oracle, blind-oracle (the oracle planning without the facts), qlearning, ppo-cnn, "
+        "- agents: random, oracle, blind-oracle (the oracle planning without the facts), explorer (the oracle "
+        "knowing only what its agent has seen), qlearning, ppo-cnn, "
         "ppo-fusion, dagger-fusion (DAgger of the reading oracle, `training/configs/dagger.yml`), dagger-ppo-fusion "
         f"(PPO from dagger-fusion's weights with `{' '.join(args.finetune_hp)}`); `-sN` is the training seed.",
         "- budgets: each algorithm's `n_timesteps` in `training/configs/<algo>.yml`"

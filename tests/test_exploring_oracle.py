@@ -11,6 +11,8 @@ from fusiongym.agents.imitation import check_imitation_kwargs
 from fusiongym.envs.conformance import oracle_success_rate
 from fusiongym.envs.oracle import EXPLORE
 from fusiongym.envs.registration import env_ids
+from fusiongym.training.evaluation import evaluate
+from fusiongym.training.runs import builtin_policy
 
 
 @pytest.mark.parametrize("env_id", env_ids(include_deprecated=False))
@@ -69,3 +71,21 @@ def test_a_world_that_restarts_forgets_what_it_saw() -> None:
 def test_explore_must_be_a_boolean() -> None:
     with pytest.raises(ValueError, match="explore must be true"):
         check_imitation_kwargs(explore="yes")
+
+
+def test_the_explorer_is_a_built_in_agent_of_eval(tmp_path) -> None:
+    """``fusiongym eval --agent explorer``: the reading bot that knows only what its agent sees wins a level of
+    nine rooms, and walks further than the privileged oracle to do it."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "fusiongym.training.cli", "eval", "--agent", "explorer", "--env",
+                          "fusiongym/Fetch-Large-v0", "--episodes", "20", "--no-progress"], capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path, env={**os.environ, "FUSIONGYM_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "success rate  1.000" in out.stdout, out.stdout
+    explorer = evaluate(builtin_policy("explorer"), "fusiongym/Fetch-Large-v0", episodes=20, progress=False)
+    oracle = evaluate(builtin_policy("oracle"), "fusiongym/Fetch-Large-v0", episodes=20, progress=False)
+    assert explorer.success_rate.value == oracle.success_rate.value == 1.0
+    assert explorer.mean_length.value > oracle.mean_length.value

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import gymnasium as gym
 from fusiongym.envs import REGISTRATIONS, env_ids
-from fusiongym.training.config import ALGOS
+from fusiongym.training.config import ALGOS, BUILTIN_AGENTS
 
 #: The demo: the level, the agent and the budget (sized for a 2-core laptop; see README and docs/results.md). The
 #: agent is the fusion policy (tile CNN + frozen packaged MiniLM with its cache + the reading knowledge encoder +
@@ -393,10 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "eval", help="evaluate a run (or a built-in agent) on fixed seeds, with 95%% bootstrap intervals",
-        description="Evaluate a trained run (or --agent oracle|blind-oracle|random on --env) on the split's fixed "
+        description=f"Evaluate a trained run (or --agent {'|'.join(BUILTIN_AGENTS)} on --env) on the split's fixed "
                     "seeds. Writes eval-<split>.json and episodes-<split>.jsonl into the run folder.")
     evaluate.add_argument("run", nargs="?", help="a run folder made by `fusiongym train`")
-    evaluate.add_argument("--agent", choices=["oracle", "blind-oracle", "random"], help="a built-in agent instead")
+    evaluate.add_argument("--agent", choices=BUILTIN_AGENTS, help="a built-in agent instead")
     evaluate.add_argument("--env", help="env id for --agent: a fusiongym id, or with --agent random a MiniGrid / "
                           "BabyAI id (e.g. BabyAI-GoToLocal-v0, seen through MiniGridFusionWrapper)")
     evaluate.add_argument("--split", choices=["train", "test"], default="test", help="which split's worlds and "
@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("run", nargs="?", help="a run folder (default: a built-in --agent)")
     record.add_argument("--env", help="env id for --agent (default fusiongym/Fetch-v0); with --agent random also a "
                         "MiniGrid / BabyAI id (seen through MiniGridFusionWrapper)")
-    record.add_argument("--agent", choices=["oracle", "blind-oracle", "random"],
+    record.add_argument("--agent", choices=BUILTIN_AGENTS,
                         help="who acts: the oracle reading the facts, the oracle without them, or random")
     record.add_argument("--episodes", type=_positive_int, default=3, help="episodes to record (default 3)")
     record.add_argument("--split", choices=["train", "test"], default="train", help="split (default train)")

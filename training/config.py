@@ -59,6 +59,10 @@ def default_config_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent / "configs"
 
 
+#: Agents that need no run folder (``fusiongym eval --agent``, ``record --agent``, the baselines).
+BUILTIN_AGENTS = ("oracle", "blind-oracle", "explorer", "random")
+
+
 def algo_keys(algo: str) -> tuple[str, ...]:
     """The hyperparameter names an algorithm accepts (its constructor's keyword arguments)."""
     if algo == "qlearning":

@@ -37,16 +37,17 @@ class BatchPolicy(Protocol):
 
 
 class OraclePolicy:
-    """The env's oracle bot (``use_facts=False``: the fact-blind oracle)."""
+    """The env's oracle bot (``use_facts=False``: the fact-blind oracle; ``explore=True``: the one that knows only
+    what its agent has seen)."""
 
-    def __init__(self, use_facts: bool = True) -> None:
-        self.use_facts = use_facts
+    def __init__(self, use_facts: bool = True, explore: bool = False) -> None:
+        self.use_facts, self.explore = use_facts, explore
 
     def reset(self, num_envs: int) -> None:
         pass
 
     def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
-        return np.asarray(vector_env.unwrapped.oracle_actions(use_facts=self.use_facts))
+        return np.asarray(vector_env.unwrapped.oracle_actions(use_facts=self.use_facts, explore=self.explore))
 
 
 class RandomPolicy:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fusiongym.training.config import RunConfig
+from fusiongym.training.config import BUILTIN_AGENTS, RunConfig
 from fusiongym.training.evaluation import (
     DEFAULT_EPISODES,
     BatchPolicy,
@@ -33,16 +33,16 @@ from fusiongym.training.train import (
     verified_checkpoint,
 )
 
-#: Agents that need no run folder (``fusiongym eval --agent``, ``record --agent``, the baselines).
-BUILTIN_AGENTS = ("oracle", "blind-oracle", "random")
-
 
 def builtin_policy(name: str, seed: int = 0) -> BatchPolicy:
-    """The oracle, the fact-blind oracle or the random agent."""
+    """The oracle, the fact-blind oracle, the exploring oracle (it knows only what its agent has seen, as BabyAI's
+    bot) or the random agent."""
     if name == "oracle":
         return OraclePolicy(use_facts=True)
     if name == "blind-oracle":
         return OraclePolicy(use_facts=False)
+    if name == "explorer":
+        return OraclePolicy(use_facts=True, explore=True)
     if name == "random":
         return RandomPolicy(seed)
     raise ValueError(f"unknown agent {name!r}: choose one of {', '.join(BUILTIN_AGENTS)}")
