@@ -123,6 +123,17 @@ def oracle_action(
     return TOGGLE if cell in (DOOR_CLOSED, DOOR_LOCKED) else FORWARD
 
 
+def _passable(cells: np.ndarray, objects: np.ndarray, keys: np.ndarray, carrying: int, walk_over) -> np.ndarray:
+    """Where the agent may stand: floor and open or closed doors without an object (or with one of ``walk_over``),
+    and locked doors whose key (``keys``: each door cell's key slot) is carried."""
+    passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
+    if carrying >= 0:
+        passable |= (cells == DOOR_LOCKED) & (keys == carrying) & (objects < 0)
+    for slot in walk_over:
+        passable |= (objects == slot) & (cells != WALL)
+    return passable
+
+
 def _heading_plan(batch: WorldBatch, b: int, episode, subgoal: Subgoal) -> HeadingPlan | None:
     """World ``b``'s (cell, heading) distance field to ``subgoal``'s targets, in inner grid coordinates; ``None``
     where the grid has an open border.
@@ -135,12 +146,8 @@ def _heading_plan(batch: WorldBatch, b: int, episode, subgoal: Subgoal) -> Headi
     """
     p, carrying = batch.pad, int(batch.carrying[b])
     inner = (slice(p, p + batch.height), slice(p, p + batch.width))
-    cells, objects, keys = batch.cell[b][inner], batch.obj_at[b][inner], batch.door_key[b][inner]
-    passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
-    if carrying >= 0:
-        passable |= (cells == DOOR_LOCKED) & (keys == carrying) & (objects < 0)
-    for slot in subgoal.walk_over:
-        passable |= (objects == slot) & (cells != WALL)
+    cells, objects = batch.cell[b][inner], batch.obj_at[b][inner]
+    passable = _passable(cells, objects, batch.door_key[b][inner], carrying, subgoal.walk_over)
     if passable[0].any() or passable[-1].any() or passable[:, 0].any() or passable[:, -1].any():
         return None  # the plan's flat offsets need a closed border, which every level's outer wall gives
     goals = {(ty - p, tx - p) for ty, tx in oracle_target_cells(batch, b, subgoal)}
@@ -167,11 +174,7 @@ def _explore(
     """
     cells, objects = batch.cell[b], batch.obj_at[b]
     width = cells.shape[1]
-    passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
-    if carrying >= 0:
-        passable |= (cells == DOOR_LOCKED) & (batch.door_key[b] == carrying) & (objects < 0)
-    for slot in walk_over:
-        passable |= (objects == slot) & (cells != WALL)
+    passable = _passable(cells, objects, batch.door_key[b], carrying, walk_over)
     free = passable.reshape(-1).tobytes()
     wanted = (~seen & (cells.reshape(-1) != WALL)).tobytes()
     failing = ((objects >= 0) & (batch.face[b].take(objects) == FAILURE)).reshape(-1).tobytes()
@@ -226,18 +229,11 @@ def _shortest_path(
     carrying: int,
     walk_over: set[int],
 ) -> list[tuple[int, int]] | None:
-    """Cells from ``start`` (exclusive) to the nearest cell beside a target; ``[]`` if already beside one.
-
-    Passable: floor and open or closed doors without an object (or with one of ``walk_over``), and locked doors
-    whose key is carried.
-    """
+    """Cells from ``start`` (exclusive) to the nearest cell beside a target; ``[]`` if already beside one, through
+    cells where the agent may stand (:func:`_passable`)."""
     cells, objects = batch.cell[b], batch.obj_at[b]
     width = cells.shape[1]
-    passable = ((cells == FLOOR) | (cells == DOOR_OPEN) | (cells == DOOR_CLOSED)) & (objects < 0)
-    if carrying >= 0:
-        passable |= (cells == DOOR_LOCKED) & (batch.door_key[b] == carrying) & (objects < 0)
-    for slot in walk_over:
-        passable |= (objects == slot) & (cells != WALL)
+    passable = _passable(cells, objects, batch.door_key[b], carrying, walk_over)
     free = bytearray(passable.tobytes())  # flat, row-major; the padding walls keep neighbours in range
     goals = {(ty + dy) * width + tx + dx for ty, tx in targets for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0))}
     first = start[0] * width + start[1]
