@@ -55,9 +55,14 @@ def oracle_subgoal(
     p = batch.pad
     cells = batch.cell[b, p : p + batch.height, p : p + batch.width]
     subgoal = level.oracle_subgoal(episode, int(batch.carrying[b]), use_facts, cells)
-    if seen is None or subgoal.action == "drop":
+    return subgoal if seen is None else _known(batch, b, subgoal, seen)
+
+
+def _known(batch: WorldBatch, b: int, subgoal: Subgoal, seen: np.ndarray) -> Subgoal:
+    """``subgoal`` without the targets not in ``seen``; :data:`EXPLORE` if none is left."""
+    if subgoal.action == "drop":
         return subgoal
-    wp = batch.width + 2 * p
+    p, wp = batch.pad, batch.width + 2 * batch.pad
     targets = []
     for slot in subgoal.targets:
         found = np.argwhere(batch.obj_at[b] == slot)
@@ -83,16 +88,16 @@ def oracle_action(
     """The oracle's next action in world ``b`` (knowing only the cells of ``seen``, when given: see
     :func:`oracle_subgoal`)."""
     carrying = int(batch.carrying[b])
-    subgoal: Subgoal = oracle_subgoal(batch, b, level, episode, use_facts, seen)
+    whole = oracle_subgoal(batch, b, level, episode, use_facts)  # where it must get to in the end
+    subgoal = whole if seen is None else _known(batch, b, whole, seen)
     p = batch.pad
     y, x, d = int(batch.agent_y[b]), int(batch.agent_x[b]), int(batch.agent_dir[b])
     if subgoal.action == "drop":
         return _drop_somewhere(batch, b, y, x, d)
     if subgoal.action == EXPLORE:
         assert seen is not None
-        subgoal = oracle_subgoal(batch, b, level, episode, use_facts)  # where it must get to in the end
-        plan = _heading_plan(batch, b, episode, subgoal)
-        action = _explore(batch, b, seen, carrying, set(subgoal.walk_over), plan)
+        subgoal = whole
+        action = _explore(batch, b, seen, carrying, set(whole.walk_over), _heading_plan(batch, b, episode, whole))
         if action is not None:
             return action  # else nothing is left to see on the way: plan on all it knows
     targets = oracle_target_cells(batch, b, subgoal)
@@ -134,6 +139,12 @@ def _passable(cells: np.ndarray, objects: np.ndarray, keys: np.ndarray, carrying
     return passable
 
 
+def _failing(batch: WorldBatch, b: int) -> np.ndarray:
+    """World ``b``'s padded grid: where an object stands that it fails to face (GoTo-v1's wrong objects)."""
+    objects = batch.obj_at[b]
+    return (objects >= 0) & (batch.face[b].take(objects) == FAILURE)
+
+
 def _heading_plan(batch: WorldBatch, b: int, episode, subgoal: Subgoal) -> HeadingPlan | None:
     """World ``b``'s (cell, heading) distance field to ``subgoal``'s targets, in inner grid coordinates; ``None``
     where the grid has an open border.
@@ -151,7 +162,7 @@ def _heading_plan(batch: WorldBatch, b: int, episode, subgoal: Subgoal) -> Headi
     if passable[0].any() or passable[-1].any() or passable[:, 0].any() or passable[:, -1].any():
         return None  # the plan's flat offsets need a closed border, which every level's outer wall gives
     goals = {(ty - p, tx - p) for ty, tx in oracle_target_cells(batch, b, subgoal)}
-    forbidden = {(int(y), int(x)) for y, x in np.argwhere((objects >= 0) & (batch.face[b].take(objects) == FAILURE))}
+    forbidden = {(int(y), int(x)) for y, x in np.argwhere(_failing(batch, b)[inner])}
     key = (tuple(sorted(goals)), tuple(sorted(forbidden)), passable.tobytes())
     plans = episode.oracle_memo.setdefault("heading_plans", {})
     if key not in plans:
@@ -177,7 +188,7 @@ def _explore(
     passable = _passable(cells, objects, batch.door_key[b], carrying, walk_over)
     free = passable.reshape(-1).tobytes()
     wanted = (~seen & (cells.reshape(-1) != WALL)).tobytes()
-    failing = ((objects >= 0) & (batch.face[b].take(objects) == FAILURE)).reshape(-1).tobytes()
+    failing = _failing(batch, b).reshape(-1).tobytes()
     ahead = [int(dy) * width + int(dx) for dy, dx in DIR_YX]
     start = int(batch.agent_y[b]) * width + int(batch.agent_x[b]), int(batch.agent_dir[b])
     first: dict[tuple[int, int], int] = {start: -1}  # state -> the first action of the path that reached it
