@@ -89,3 +89,18 @@ def test_the_explorer_is_a_built_in_agent_of_eval(tmp_path) -> None:
     oracle = evaluate(builtin_policy("oracle"), "fusiongym/Fetch-Large-v0", episodes=20, progress=False)
     assert explorer.success_rate.value == oracle.success_rate.value == 1.0
     assert explorer.mean_length.value > oracle.mean_length.value
+
+
+def test_explore_true_makes_imitation_label_with_the_exploring_oracle(tmp_path) -> None:
+    """``explore: true`` in a DAgger run config reaches the expert: after one update the training env keeps its
+    agents' sight (only an exploring query starts that), and the labels are the explorer's."""
+    from fusiongym.training.config import build_run_config
+    from fusiongym.training.train import build_imitation
+
+    config = build_run_config("fusiongym/GoTo-Large-v1", "dagger", "fusion", seed=0,
+                              overrides=["explore=true", "recurrent=false", "n_envs=4", "rollout=2", "n_timesteps=16"])
+    learner = build_imitation(config, tmp_path, {"num_timesteps": 0})
+    learner.update(0.5)
+    native = learner.env.native
+    assert native._sim.seen is not None
+    assert np.array_equal(learner.expert(), native.oracle_actions(True, explore=True))
