@@ -164,19 +164,6 @@ class _Planner:
         return self.subgoal
 
 
-_ROW_ARRAYS = (
-    "cell", "door_colour", "door_key", "obj_at", "tile", "obj_tile", "pickable", "face", "touch", "pickup", "use",
-    "walkable", "wrong_key", "agent_dir", "carrying", "steps", "max_steps",
-)
-
-
-def _copy_world(src: WorldBatch, b: int, dst: WorldBatch) -> None:
-    """Copy world ``b`` of ``src`` into row 0 of ``dst`` (same grid size), in place so its flat views stay valid."""
-    for name in _ROW_ARRAYS:
-        getattr(dst, name)[0] = getattr(src, name)[b]
-    dst.agent_at[0] = src.agent_at[b] - b * src.tile.shape[1] * src.tile.shape[2]
-
-
 # --- GuideFollower -----------------------------------------------------------------------------------------
 class GuideFollowerBatch:
     """B GuideFollower worlds: a single-agent level's :class:`Simulation` whose agent is the follower, plus the
@@ -292,7 +279,7 @@ class GuideFollowerBatch:
         pending = self.obedient_actions(self.message)
         out = np.zeros((self.num_worlds, self.message_len), np.int64)
         for b in range(self.num_worlds):
-            _copy_world(batch, b, self._scratch)
+            batch.copy_world(b, self._scratch)
             self._scratch.step(pending[b : b + 1])
             a = oracle_action(self._scratch, 0, self.level, self.sim.episodes[b], use_facts)
             out[b, 0] = self._index_of_id[get_vocab().id(ACTION_NAMES[a])]
