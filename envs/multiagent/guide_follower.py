@@ -9,8 +9,16 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from fusiongym.envs.core import Simulation, check_action, tile_atlas
-from fusiongym.envs.knowledge_levels import AvoidLevel, BringLevel, DefeatLevel, UnlockLevel
-from fusiongym.envs.levels import Episode, FetchLevel, GoToLevel, Level
+from fusiongym.envs.levels import (
+    AvoidLevel,
+    BringLevel,
+    DefeatLevel,
+    Episode,
+    FetchLevel,
+    GoToLevel,
+    Level,
+    UnlockLevel,
+)
 from fusiongym.envs.multiagent.common import (
     MAX_MESSAGE_LEN,
     NUM_ACTIONS,
