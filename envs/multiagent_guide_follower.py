@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusiongym.envs.multiagent import GuideFollowerAECEnv, GuideFollowerEnv
+from fusiongym.envs.multiagent.guide_follower import GuideFollowerAECEnv, GuideFollowerEnv
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 #: The unwrapped AEC env (a class, as PettingZoo's ``raw_env`` is).

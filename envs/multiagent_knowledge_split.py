@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusiongym.envs.multiagent import KnowledgeSplitAECEnv, KnowledgeSplitEnv
+from fusiongym.envs.multiagent.knowledge_split import KnowledgeSplitAECEnv, KnowledgeSplitEnv
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 #: The unwrapped AEC env (a class, as PettingZoo's ``raw_env`` is).

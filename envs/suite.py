@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from fusiongym.envs.core import FusionEnv, FusionVectorEnv
-from fusiongym.envs.knowledge_levels import AvoidLevel, BringLevel, DefeatLevel, UnlockLevel
-from fusiongym.envs.levels import FetchLevel, GoToLevel
+from fusiongym.envs.levels import AvoidLevel, BringLevel, DefeatLevel, FetchLevel, GoToLevel, UnlockLevel
 
 _COMMON_OBSERVATION = """
     ## Observation

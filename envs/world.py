@@ -312,6 +312,19 @@ class WorldBatch:
         self.__dict__.update(state)
         self._flat = self._flat_views()
 
+    # --- one world's rows ------------------------------------------------------------------------------
+    def world_arrays(self) -> tuple[str, ...]:
+        """Names of the arrays that hold the worlds' state: every public array attribute, each with the leading
+        batch axis (the flat views and the private lookup tables are derived from them or shared by all rows)."""
+        return tuple(name for name, value in vars(self).items() if isinstance(value, np.ndarray) and name[0] != "_")
+
+    def copy_world(self, b: int, dst: WorldBatch, row: int = 0) -> None:
+        """Copy world ``b`` into row ``row`` of ``dst`` (a batch of the same grid size, object slots, mission and
+        facts lengths), in place so that ``dst``'s flat views stay valid; the agent's flat index is moved to ``row``."""
+        for name in self.world_arrays():
+            getattr(dst, name)[row] = getattr(self, name)[b]
+        dst.agent_at[row] = self.agent_at[b] - b * self._cells_per_world + row * dst._cells_per_world
+
     # --- generation → batch ----------------------------------------------------------------------------
     def load(self, b: int, layout: WorldLayout, shape_index: dict[str, int], colour_index: dict[str, int]) -> None:
         """Copy one generated world into row ``b``."""

@@ -1,16 +1,12 @@
-"""Levels: each one's job is to generate a world, facts and an instruction for one episode.
-
-A level is a small dataclass whose fields are its ``gym.make`` kwargs. :meth:`Level.generate` runs per world at
-reset, in plain Python, with the world's own ``np_random``; what it returns is loaded into the batched arrays.
-:meth:`Level.oracle_subgoal` tells the oracle bot what to do next, reading the episode's facts or — with
-``use_facts=False`` — guessing from what the training split makes most likely.
-"""
+"""What every level shares: the :class:`Level` base (its kwargs, generation loop and the helpers that finish an
+episode), the :class:`Episode` it generates, the oracle's :class:`Subgoal`, the BabyAI-style :class:`RoomGrid` a
+level builds its world in (with the cached cell sets it places objects with), and the kind and composition tables of
+the splits that several levels draw from."""
 
 from __future__ import annotations
 
 import functools
 import itertools
-import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
@@ -25,7 +21,7 @@ from fusiongym.envs.knowledge import (
     sample_distractors,
     shuffled_facts,
 )
-from fusiongym.envs.language import SPLITS, GoToInstr, Instruction, ObjectDescription, PickupCategoryInstr
+from fusiongym.envs.language import SPLITS, Instruction
 from fusiongym.envs.ontology import Ontology, load_ontology
 from fusiongym.envs.planning import HeadingPlan
 from fusiongym.envs.vocab import Vocabulary, get_vocab
@@ -150,6 +146,7 @@ class RoomGrid:
         self._interiors = _room_interiors(room_size, num_rows, num_cols)
 
     def room_interior(self, row: int, col: int) -> tuple[tuple[int, int], ...]:
+        """The cells inside room (``row``, ``col``), walls excluded."""
         return self._interiors[(row, col)]
 
     def connect(self, rng: np.random.Generator, n_colours: int, closed_prob: float = 0.5) -> None:
@@ -182,6 +179,7 @@ class RoomGrid:
             stack.append((nr, nc))
 
     def next_to_door(self, y: int, x: int) -> bool:
+        """Whether cell (``y``, ``x``) touches a door (or a gap kept free as one)."""
         doors = self.doors
         return bool(doors) and any((y + dy, x + dx) in doors for dy, dx in _NEIGHBOURS)
 
@@ -282,15 +280,18 @@ class Level(ABC):
 
     @classmethod
     def kwarg_names(cls) -> tuple[str, ...]:
+        """The level's ``gym.make`` kwargs: its dataclass fields."""
         return tuple(f.name for f in fields(cls))
 
     @property
     def grid_shape(self) -> tuple[int, int]:
+        """(height, width) of the grid in cells, outer walls included."""
         step = self.room_size - 1
         return self.num_rows * step + 1, self.num_cols * step + 1
 
     @property
     def max_objects(self) -> int:
+        """Object slots a world of this level needs."""
         return self.num_distractors + 1
 
     @property
@@ -300,10 +301,12 @@ class Level(ABC):
 
     @property
     def ontology(self) -> Ontology:
+        """The shipped ontology (kinds, categories, looks)."""
         return load_ontology()
 
     @property
     def vocab(self) -> Vocabulary:
+        """The suite vocabulary missions and facts are encoded with."""
         return get_vocab()
 
     def generate(self, rng: np.random.Generator, max_facts: int) -> Episode:
@@ -398,7 +401,7 @@ class Level(ABC):
         if not self.shuffle_appearance:
             return [(k.shape, k.colour) for k in kinds]
         onto = self.ontology
-        train, test = _compositions(len(onto.shapes), len(onto.colours))
+        train, test = compositions(len(onto.shapes), len(onto.colours))
         pool = train if self.split == "train" else train + test
         picks = rng.choice(len(pool), size=len(kinds), replace=False)
         return [(onto.shapes[pool[int(i)][0]], onto.colours[pool[int(i)][1]]) for i in picks]
@@ -428,164 +431,6 @@ class Level(ABC):
         return kind_split == "train" if self.split == "train" else kind_split == "test"
 
 
-@dataclass
-class GoToLevel(Level):
-    """Go to the <colour> <shape>: vision and language only. ``wrong_object_fails``: facing or toggling another
-    object, or ``done``, ends the episode unsuccessfully (GoTo-v1)."""
-
-    wrong_object_fails: bool = False
-
-    uses_kinds: ClassVar[bool] = False
-
-    def _try_generate(self, rng: np.random.Generator, max_facts: int) -> Episode | None:
-        onto = self.ontology
-        shapes, colours = onto.shapes, onto.colours
-        train_pairs, test_pairs = _compositions(len(shapes), len(colours))
-        target_pool = train_pairs if self.split == "train" else test_pairs
-        distractor_pool = train_pairs if self.split == "train" else train_pairs + test_pairs
-        grid = self._new_grid(rng)
-        ts, tc = target_pool[int(rng.integers(len(target_pool)))]
-        target = _plain_object(shapes[ts], colours[tc])
-        objects = [target]
-        for _ in range(self.num_distractors):
-            s, c = distractor_pool[int(rng.integers(len(distractor_pool)))]
-            if (s, c) == (ts, tc):
-                continue  # a second match would make the instruction ambiguous about which one
-            objects.append(_plain_object(shapes[s], colours[c]))
-        positions = grid.place(rng, len(objects))
-        instruction = GoToInstr(ObjectDescription(colour=target.colour, shape=target.shape),
-                                strict=self.wrong_object_fails)
-        facts = self._ontology_distractor_facts(rng, exclude=set())
-        return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
-
-    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
-        if carrying >= 0:
-            return Subgoal("drop")
-        targets = [i for i, o in enumerate(episode.layout.objects) if episode.instruction.target.matches(o)]
-        return Subgoal("face", targets)
-
-
-@dataclass
-class FetchLevel(Level):
-    """Pick up a <category>: which objects belong to the category is stated by the facts."""
-
-    num_distractors: int = 2
-
-    needs_knowledge: ClassVar[bool] = True
-
-    @functools.cached_property
-    def fetchable_categories(self) -> list[str]:
-        pickable = {k.category for k in self.ontology.kinds if k.pickable}
-        return [c for c in self.ontology.categories if c in pickable]
-
-    def _try_generate(self, rng: np.random.Generator, max_facts: int) -> Episode | None:
-        categories = self.fetchable_categories
-        if self.num_distractors >= len(categories):
-            raise GenerationError(
-                f"num_distractors={self.num_distractors} needs more categories than the {len(categories)} fetchable"
-            )
-        chosen = rng.permutation(len(categories))[: self.num_distractors + 1]
-        kinds = []
-        for ci in chosen:  # one kind per category: the target's first, then one per distractor category
-            pool = _kinds_of(categories[int(ci)], self.split)
-            kinds.append(pool[int(rng.integers(len(pool)))])
-        grid = self._new_grid(rng)
-        objects, facts = self._kind_objects(rng, kinds)
-        positions = grid.place(rng, len(objects))
-        instruction = PickupCategoryInstr(kinds[0].category)
-        facts += self._ontology_distractor_facts(rng, exclude={k.name for k in kinds})
-        # shuffle object slots so the target is not always slot 0
-        order = rng.permutation(len(objects)).tolist()
-        objects = [objects[i] for i in order]
-        positions = [positions[i] for i in order]
-        return self._finish(rng, grid, objects, positions, instruction, facts, max_facts)
-
-    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
-        if carrying >= 0:
-            return Subgoal("drop")
-        belief = Belief(episode, use_facts)
-        category = episode.instruction.category
-        members = [i for i, kind in enumerate(belief.kinds) if kind and belief.category_of(kind) == category]
-        if members:
-            return Subgoal("pickup", members)
-        unknown = [i for i, kind in enumerate(belief.kinds) if not kind or belief.category_of(kind) is None]
-        return Subgoal("pickup", [belief.choose(unknown or list(range(len(belief.kinds))), "fetch")])
-
-
-class Belief:
-    """What an agent can tell in an episode: the look of each object, the facts it is shown (when it reads them),
-    and what training could have taught it — the look and category of every training kind, valid only while
-    appearances are not shuffled. The oracle plans from this, so ``use_facts=False`` is an honest fact-blind agent
-    and knowledge controls (dropped, corrupted, contradicting facts) mislead it as they would mislead a reader.
-    """
-
-    def __init__(self, episode: Episode, use_facts: bool) -> None:
-        self.episode = episode
-        self.facts = episode.shown if use_facts else EpisodeKnowledge([])
-        shapes: dict[str, set[str]] = {}
-        colours: dict[str, set[str]] = {}
-        for f in self.facts.facts:
-            if f.relation == "has_shape":
-                shapes.setdefault(f.subject, set()).add(f.object)
-            elif f.relation == "has_colour":
-                colours.setdefault(f.subject, set()).add(f.object)
-        memory = {} if episode.shuffled_looks else _training_kind_by_look()
-        self.kinds: list[str | None] = []
-        for obj in episode.layout.objects:
-            stated = [k for k in shapes if obj.shape in shapes[k] and obj.colour in colours.get(k, ())]
-            if len(stated) == 1:
-                self.kinds.append(stated[0])
-            elif not stated and (obj.shape, obj.colour) in memory:
-                self.kinds.append(memory[(obj.shape, obj.colour)].name)
-            else:
-                self.kinds.append(None)
-
-    def slots_of(self, kind: str) -> list[int]:
-        """Object slots believed to be of ``kind``."""
-        return [i for i, k in enumerate(self.kinds) if k == kind]
-
-    def candidates(self, category: str, exclude: tuple[int, ...] = ()) -> list[int]:
-        """Slots that are, or might be, of ``category``: believed members first, else the unidentified ones."""
-        members = [i for i, k in enumerate(self.kinds) if k and self.category_of(k) == category and i not in exclude]
-        unknown = [i for i, k in enumerate(self.kinds) if (not k or self.category_of(k) is None) and i not in exclude]
-        return members or unknown
-
-    def one_of(self, tokens: list[str], decision: str) -> str | None:
-        """The token the facts give (a guess among several if they contradict); ``None`` if they say nothing."""
-        return tokens[self.choose(list(range(len(tokens))), decision)] if tokens else None
-
-    def slot_of(self, kind: str | None, category: str, decision: str, exclude: tuple[int, ...] = ()) -> int | None:
-        """The slot of ``kind`` if it can be told, else a guess among the objects that may be of ``category``."""
-        known = [i for i in self.slots_of(kind) if i not in exclude] if kind else []
-        options = known or self.candidates(category, exclude)
-        return self.choose(options, decision) if options else None
-
-    def objects(self, subject: str, relation: str) -> list[str]:
-        """What the shown facts say ``subject relation ?`` is (several if contradicted, none if unknown)."""
-        return sorted(set(self.facts.objects(subject, relation)))
-
-    def subjects(self, relation: str, obj: str) -> list[str]:
-        return sorted(set(self.facts.subjects(relation, obj)))
-
-    def category_of(self, kind: str) -> str | None:
-        stated = self.objects(kind, "is_a")
-        if stated:
-            return stated[0] if len(stated) == 1 else stated[self.choose(list(range(len(stated))), f"is_a {kind}")]
-        known = _training_kinds().get(kind)
-        return known.category if known else None
-
-    def choose(self, options: list[int], decision: str) -> int:
-        """One of ``options``, guessed; the same decision gets the same guess at every step of the episode."""
-        rng = np.random.default_rng([self.episode.guess_seed, zlib.crc32(decision.encode())])
-        return options[int(rng.integers(len(options)))]
-
-
-@functools.lru_cache(maxsize=1024)
-def _plain_object(shape: str, colour: str) -> WorldObject:
-    """A plain shape in a colour (immutable, so shared)."""
-    return WorldObject(shape=shape, colour=colour)
-
-
 @functools.lru_cache(maxsize=4096)
 def _kind_object(
     name: str, category: str, pickable: bool, shape: str, colour: str, relevant: bool
@@ -596,13 +441,13 @@ def _kind_object(
 
 
 @functools.lru_cache(maxsize=64)
-def _kinds_of(category: str, split: str) -> tuple:
+def kinds_of(category: str, split: str) -> tuple:
     """The kinds of ``category`` a split uses (training kinds in train, held-out kinds in test)."""
     return tuple(load_ontology().kinds_in(category, split))
 
 
 @functools.lru_cache(maxsize=4)
-def _compositions(n_shapes: int, n_colours: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def compositions(n_shapes: int, n_colours: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(training, held-out) shape × colour index pairs."""
     pairs = [(s, c) for s in range(n_shapes) for c in range(n_colours)]
     return [p for p in pairs if not held_out_composition(*p)], [p for p in pairs if held_out_composition(*p)]
@@ -618,15 +463,3 @@ def _ontology_facts(split: str) -> tuple[Fact, ...]:
         if kind.split == wanted
         for fact in [Fact(kind.name, "is_a", kind.category)] + appearance_facts(kind.name, kind.shape, kind.colour, False)
     )
-
-
-@functools.lru_cache(maxsize=1)
-def _training_kinds() -> dict:
-    """Training kinds by name: what a fact-blind agent could know of them (their category, their look)."""
-    return {k.name: k for k in load_ontology().kinds if k.split == "train"}
-
-
-@functools.lru_cache(maxsize=1)
-def _training_kind_by_look() -> dict:
-    """What a fact-blind agent could memorise in training: the look of every training kind."""
-    return {(k.shape, k.colour): k for k in load_ontology().kinds if k.split == "train"}
