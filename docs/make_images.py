@@ -1,4 +1,4 @@
-"""Render the README's pictures: one top-down frame and one egocentric view per registered env.
+"""Render the pictures of docs/levels.md (two are in README.md): a top-down frame and an egocentric view per env.
 
     python docs/make_images.py
 """
