@@ -8,7 +8,9 @@ agent acts alone). Prints one JSON line: agreement overall and per oracle action
 agreement where what the oracle is after is in view and where it is not (``oracle_goal_cells``: a policy without
 memory cannot know which way to turn towards what it has not seen), and the episode outcomes (won, lost by an
 ending action, timed out), the lost ones by what the oracle was after at the end (``lost_while``: ``toggle`` on
-Bring or Defeat means the right object was used on the wrong target; ``drop``, that the wrong one was carried). An imitation checkpoint trained with ``goal_loss`` also has its goal head scored: how
+Bring or Defeat means the right object was used on the wrong target; ``drop``, that the wrong one was carried) and
+by what the last action met (``lost_facing``: on GoTo, the wrong object faced shares the target's colour, its shape,
+or neither; ``done``; ``nothing`` ahead). An imitation checkpoint trained with ``goal_loss`` also has its goal head scored: how
 often it names a cell that holds the oracle's target (or "none in view" when none does), on these fresh states.
 
     python benchmarks/oracle_agreement.py runs/leaderboard/Defeat-v0-dagger-fusion-s0/agent \
@@ -35,7 +37,7 @@ from fusiongym.envs.world import ACTION_NAMES  # noqa: E402
 from fusiongym.training.evaluation import evaluation_seeds  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("agent", help="an agent folder (a run's agent/ or an imitation checkpoint-<step>/)")
     parser.add_argument("--env", required=True)
@@ -45,7 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the mixing draws")
     parser.add_argument("--sample", action="store_true", help="sample the agent's actions (torch seeded with --seed)")
     parser.add_argument("--env-kwargs", default="{}", help="level keyword arguments as JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     model = load_agent(args.agent, device="cpu")
     goal_head = _goal_head(args.agent)
@@ -57,6 +59,7 @@ def main() -> None:
     by_view: dict[str, list[bool]] = {"goal in view": [], "goal out of view": []}
     outcomes: Counter[str] = Counter()
     lost_while: Counter[str] = Counter()
+    lost_facing: Counter[str] = Counter()
     for seed in evaluation_seeds(args.split, args.episodes):
         observation, _ = env.reset(seed=int(seed))
         state, start = None, np.ones(1, dtype=bool)  # a recurrent agent's LSTM state
@@ -73,21 +76,44 @@ def main() -> None:
                     tensors, _ = model.policy.obs_to_tensor(observation)
                     features = model.policy.extract_features(tensors, model.policy.pi_features_extractor)
                     goal_hits.append(bool(cells[int(goal_head(features).argmax())]))
-            observation, reward, terminated, truncated, info = env.step(own if rng.random() < args.mix else expert)
+            rng_used = rng.random() < args.mix
+            observation, reward, terminated, truncated, info = env.step(own if rng_used else expert)
             if terminated or truncated:
                 outcomes["won" if info.get("success") else "lost" if terminated else "timed out"] += 1
                 lost_while[subgoal] += int(terminated and not info.get("success"))
+                if terminated and not info.get("success"):
+                    lost_facing[_facing(env.unwrapped, own if rng_used else expert)] += 1
                 break
     every = [hit for hits in agree.values() for hit in hits]
-    print(json.dumps({
+    report = {
         "env": args.env, "split": args.split, "mix": args.mix, "sampled": args.sample, "episodes": args.episodes,
         "agreement": round(float(np.mean(every)), 3),
         "per_oracle_action": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in agree.items() if h},
         "by_view": {name: [round(float(np.mean(h)), 2), len(h)] for name, h in by_view.items() if h},
         "outcomes": dict(outcomes),
         "lost_while": {name: count for name, count in lost_while.items() if count},
+        "lost_facing": dict(lost_facing),
         **({"goal_head_accuracy": round(float(np.mean(goal_hits)), 3)} if goal_hits else {}),
-    }))
+    }
+    print(json.dumps(report))
+    return report
+
+
+def _facing(env: gym.Env, action: int) -> str:
+    """What a lost episode's last action met, beside the instruction's target: ``done``, ``nothing`` (no object
+    ahead), or the object ahead as ``same colour`` / ``same shape`` / ``neither`` (GoTo-v1 ends on facing a wrong
+    object) — ``other`` where the target is not a colour and a shape."""
+    if ACTION_NAMES[action] == "done":
+        return "done"
+    faced = env.facing_object()
+    if faced is None:
+        return "nothing"
+    target = getattr(env.episode.instruction, "target", None)
+    if getattr(target, "colour", None) is None or getattr(target, "shape", None) is None:
+        return "other"
+    same = [name for name, match in (("colour", faced.colour == target.colour), ("shape", faced.shape == target.shape))
+            if match]
+    return "same " + " and ".join(same) if same else "neither"
 
 
 def _goal_head(folder: str) -> torch.nn.Linear | None:

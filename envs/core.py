@@ -24,7 +24,7 @@ from fusiongym.envs.ontology import load_ontology
 from fusiongym.envs.oracle import EXPLORE, oracle_action, oracle_subgoal, oracle_target_cells
 from fusiongym.envs.rendering import TileAtlas, text_panel
 from fusiongym.envs.vocab import get_vocab
-from fusiongym.envs.world import ACTION_NAMES, CELL_NAMES, SUCCESS, TileIndex, WorldBatch
+from fusiongym.envs.world import ACTION_NAMES, CELL_NAMES, SUCCESS, TileIndex, WorldBatch, WorldObject
 
 #: kwargs every env takes besides its level's own (see each level's fields).
 ENV_KWARGS: dict[str, Any] = {
@@ -302,6 +302,12 @@ class FusionEnv(gym.Env):
     def true_knowledge(self):
         """The facts the dynamics follow."""
         return self._current_episode().knowledge
+
+    def facing_object(self) -> WorldObject | None:
+        """The object in the cell in front of the agent (``None`` when that cell holds none), as MiniGrid's
+        ``grid.get(*env.front_pos)``."""
+        slot = int(self._sim.batch.facing()[0])
+        return self._current_episode().layout.objects[slot] if slot >= 0 else None
 
     def describe_view(self) -> str:
         """A text description of what the agent sees (for language-model agents)."""

@@ -450,7 +450,7 @@ class WorldBatch:
         if (m := groups.get(RIGHT)) is not None:
             d[m] = (d[m] + 1) % 4
 
-        facing = flat["obj_at"].take(here + self._ahead[d])
+        facing = self.facing()
         outcome = np.where(outcome != NOTHING, outcome, self.face[self._rows, facing])
 
         terminated = outcome != NOTHING
@@ -460,6 +460,10 @@ class WorldBatch:
             reward[success] = 1.0 - 0.9 * (self.steps[success] / self.max_steps[success])
         truncated = (self.steps >= self.max_steps) & ~terminated
         return reward, terminated, truncated
+
+    def facing(self) -> np.ndarray:
+        """(B,) the slot of the object in the cell in front of each world's agent, -1 where that cell holds none."""
+        return self._flat["obj_at"].take(self.agent_at + self._ahead[self.agent_dir])
 
     # --- observation -----------------------------------------------------------------------------------
     def _ego_index(self) -> np.ndarray:

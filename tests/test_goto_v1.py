@@ -96,3 +96,23 @@ def test_a_policy_blind_to_the_instruction_is_near_chance() -> None:
 
     result = evaluate(GuessingOracle(), "fusiongym/GoTo-v1", split="test", episodes=200, progress=False)
     assert 0.1 < result.success_rate.value < 0.4
+
+
+@pytest.mark.parametrize("env_id", ["fusiongym/GoTo-v1", "fusiongym/Fetch-Large-v0"])
+def test_facing_object_is_the_object_in_the_cell_ahead(env_id: str) -> None:
+    env = gym.make(env_id)
+    rng = np.random.default_rng(0)
+    met = 0
+    for seed in range(5):
+        env.reset(seed=seed)
+        for _ in range(60):
+            _, _, terminated, truncated, _ = env.step(int(rng.choice([LEFT, RIGHT, FORWARD, FORWARD])))
+            slot = _facing(env)  # checked after the step, the episode's last one included
+            faced = env.unwrapped.facing_object()
+            assert (faced is None) == (slot < 0)
+            if slot >= 0:
+                met += 1
+                assert faced is env.unwrapped.episode.layout.objects[slot]
+            if terminated or truncated:
+                break
+    assert met > 0  # the walk did meet objects
