@@ -310,7 +310,8 @@ class FusionEnv(gym.Env):
         return self._current_episode().layout.objects[slot] if slot >= 0 else None
 
     def describe_view(self) -> str:
-        """A text description of what the agent sees (for language-model agents)."""
+        """What the agent sees, in words ("You see a red ball 2 ahead, 1 left. You carry …"), for language-model
+        agents such as :class:`~fusiongym.agents.LMScorerAgent`; computed on request, never in ``step``."""
         self._current_episode()
         return describe_view(self._sim, 0)
 
@@ -454,6 +455,13 @@ class FusionVectorEnv(gym.vector.VectorEnv):
         observation) hold what the oracle is after now (an object to reach, pick up or use, a door to open); the
         last column marks worlds where none is in view. Imitation's auxiliary goal labels (``goal_loss``)."""
         return self._sim.oracle_goal_cells(use_facts, explore)
+
+    def describe_views(self) -> list[str]:
+        """What each world's agent sees, in words: every world's :meth:`FusionEnv.describe_view` (for
+        language-model agents; computed on request, never in ``step``)."""
+        if not self._started:
+            raise gym.error.ResetNeeded(f"{type(self).__name__} has no episodes yet: call reset() first")
+        return [describe_view(self._sim, b) for b in range(self.num_envs)]
 
     @property
     def episodes(self) -> list[Episode]:

@@ -7,7 +7,9 @@
 * :class:`VerbalisedFactsEncoder` turns the facts into text ("apple is a fruit . banana is a fruit") and encodes
   it with the language backbone (cached per distinct fact set when the backbone is frozen).
 * :func:`pretrain_link_prediction` trains a triple encoder's embeddings on triples (1-N scoring against every
-  entity) and :func:`link_prediction_metrics` reports filtered MRR and Hits@k.
+  entity) and :func:`link_prediction_metrics` reports filtered MRR and Hits@k; :func:`ontology_triples` gives the
+  shipped ontology's triples and :func:`hold_out_triples` a transductive train / held-out split of them.
+  ``python benchmarks/link_prediction.py`` runs the three on the ontology's training kinds, before and after.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -314,6 +317,51 @@ class VerbalisedFactsEncoder(nn.Module):
 # --------------------------------------------------------------------------------------------------------------
 # Link-prediction pretraining
 # --------------------------------------------------------------------------------------------------------------
+
+
+#: What the ontology states about every kind, as relations of the suite vocabulary: category, look, material.
+ONTOLOGY_RELATIONS = ("is_a", "has_shape", "has_colour", "made_of")
+
+
+def ontology_triples(split: str | None = "train", vocab: Any = None) -> np.ndarray:
+    """``[N, 3]`` suite ids of what the shipped ontology states about each kind: its category (``is_a``), shape,
+    colour and material (:data:`ONTOLOGY_RELATIONS`), in file order. ``split="train"`` keeps the kinds training
+    episodes use, ``"test"`` the held-out kinds, ``None`` all."""
+    from fusiongym.envs.ontology import load_ontology
+    from fusiongym.envs.language import SPLITS
+
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split={split!r} is not a split: choose one of {', '.join(SPLITS)} or None")
+    if vocab is None:
+        from fusiongym.envs.vocab import get_vocab
+
+        vocab = get_vocab()
+    rows = [(vocab.id(kind.name), vocab.id(relation), vocab.id(value))
+            for kind in load_ontology().kinds if split is None or kind.split == split
+            for relation, value in zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material))]
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def hold_out_triples(triples: np.ndarray, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, held_out)``: about ``fraction`` of ``triples`` held out at random, each only while its head and its
+    tail still occur in the training triples (the transductive protocol: every entity ranked has an embedding
+    that training has moved)."""
+    triples = np.asarray(triples, dtype=np.int64).reshape(-1, 3)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction={fraction} must be between 0 and 1 (exclusive)")
+    entities, counts = np.unique(triples[:, [0, 2]], return_counts=True)
+    left = dict(zip(entities.tolist(), counts.tolist()))  # training triples that still mention each entity
+    wanted = round(fraction * len(triples))
+    held = np.zeros(len(triples), bool)
+    for n in np.random.default_rng(seed).permutation(len(triples)).tolist():
+        if held.sum() == wanted:
+            break
+        head, tail = int(triples[n, 0]), int(triples[n, 2])
+        if left[head] > 1 and left[tail] > 1:
+            held[n] = True
+            left[head] -= 1
+            left[tail] -= 1
+    return triples[~held], triples[held]
 
 
 def _known_tails(triples: np.ndarray) -> dict[tuple[int, int], set[int]]:

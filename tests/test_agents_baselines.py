@@ -167,6 +167,93 @@ class _FavouringLM(torch.nn.Module):
 def test_lm_scorer_follows_the_model(action: str, tiny_lm: tuple[Any, Any]) -> None:
     _, tokenizer = tiny_lm
     favoured = tokenizer(" " + action, add_special_tokens=False)["input_ids"]
-    agent = LMScorerAgent(_FavouringLM(len(tokenizer), favoured), tokenizer, length_normalise=True)
-    obs, _ = gym.make("fusiongym/GoTo-v0").reset(seed=0)
+    env = gym.make("fusiongym/GoTo-v0")
+    agent = LMScorerAgent(_FavouringLM(len(tokenizer), favoured), tokenizer, length_normalise=True, env=env)
+    obs, _ = env.reset(seed=0)
     assert ACTION_TEXTS[int(agent.predict(obs)[0])] == action
+
+
+def _objects_in_view(vector_env: Any) -> list[set[str]]:
+    """Per world, "<colour> <shape>" of each object its agent sees, read from the view's object slots and the
+    episode's layout (not from the env's description of the view)."""
+    native = vector_env.unwrapped
+    slots = native.view_slots().copy()
+    v = slots.shape[1]
+    slots[:, v - 1, v // 2] = -1  # the agent's own cell
+    return [{f"{native.episodes[b].layout.objects[s].colour} {native.episodes[b].layout.objects[s].shape}"
+             for s in set(slots[b].ravel().tolist()) - {-1}} for b in range(len(slots))]
+
+
+def _recording_prompts(agent: LMScorerAgent) -> list[str]:
+    """Every prompt ``agent`` builds from now on, in order."""
+    prompts: list[str] = []
+    build = agent.prompt_text
+
+    def prompt_text(observation: dict[str, Any], view: str | None = None) -> str:
+        prompts.append(build(observation, view))
+        return prompts[-1]
+
+    agent.prompt_text = prompt_text  # type: ignore[method-assign]
+    return prompts
+
+
+def test_lm_scorer_prompt_says_what_is_in_view(tiny_lm: tuple[Any, Any]) -> None:
+    model, tokenizer = tiny_lm
+    vector_env = gym.make_vec("fusiongym/Fetch-v0", num_envs=6, vectorization_mode="vector_entry_point")
+    with pytest.raises(gym.error.ResetNeeded, match=r"call reset\(\) first"):
+        vector_env.unwrapped.describe_views()
+    batch, _ = vector_env.reset(seed=0)
+    in_view = _objects_in_view(vector_env)
+    assert sum(bool(seen) for seen in in_view) >= 2 and not all(in_view)  # views with objects, and one without
+    # the native vector env: one prompt per world, each naming what that world's agent sees
+    agent = LMScorerAgent(model, tokenizer, env=vector_env)
+    prompts = _recording_prompts(agent)
+    assert agent.predict(batch)[0].shape == (6,)
+    assert len(prompts) == 6
+    for prompt, seen in zip(prompts, in_view):
+        assert all(f"a {thing}" in prompt for thing in seen), (seen, prompt)
+        assert ("You see nothing." in prompt) == (not seen)
+    # a single env seeded b is world b of the vector env seeded 0
+    b = next(b for b, seen in enumerate(in_view) if seen)
+    env = gym.make("fusiongym/Fetch-v0")
+    obs, _ = env.reset(seed=b)
+    agent = LMScorerAgent(model, tokenizer, env=env)
+    prompt = agent.prompt_text(obs)
+    view = env.unwrapped.describe_view()
+    assert all(f"a {thing}" in prompt for thing in in_view[b]) and view in prompt
+    obs, *_ = env.step(0)  # turn left: the env's view is described anew, and so is the prompt
+    obs, *_ = env.step(0)
+    assert env.unwrapped.describe_view() != view and env.unwrapped.describe_view() in agent.prompt_text(obs)
+
+
+def test_lm_scorer_runs_the_evaluation_protocol_on_the_vector_envs_views(tiny_lm: tuple[Any, Any]) -> None:
+    from fusiongym.training.evaluation import evaluate
+
+    model, tokenizer = tiny_lm
+    agent = LMScorerAgent(model, tokenizer)  # evaluation hands it the vector env it makes
+    prompts, views = _recording_prompts(agent), []
+    act = agent.act
+
+    def recording_act(observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
+        views.extend(vector_env.unwrapped.describe_views())
+        return act(observations, vector_env, episode_start)
+
+    agent.act = recording_act  # type: ignore[method-assign]
+    result = evaluate(agent, "fusiongym/Fetch-v0", split="train", episodes=2, batch_size=2,
+                      env_kwargs={"max_steps": 3}, progress=False)
+    assert result.episodes == 2 and len(prompts) == len(views) >= 2
+    assert all(view in prompt for view, prompt in zip(views, prompts))
+    assert any(view != "You see nothing." for view in views)
+
+
+def test_lm_scorer_refuses_to_prompt_without_a_view(tiny_lm: tuple[Any, Any]) -> None:
+    model, tokenizer = tiny_lm
+    obs, _ = gym.make("fusiongym/GoTo-v0").reset(seed=0)
+    with pytest.raises(ValueError, match="env="):
+        LMScorerAgent(model, tokenizer).predict(obs)
+    with pytest.raises(TypeError, match="describe_view="):
+        LMScorerAgent(model, tokenizer, env=gym.make("CartPole-v1"))
+    vector_env = gym.make_vec("fusiongym/GoTo-v0", num_envs=2, vectorization_mode="vector_entry_point")
+    vector_env.reset(seed=0)
+    with pytest.raises(ValueError, match="holds 1 world"):
+        LMScorerAgent(model, tokenizer, env=vector_env).predict(obs)

@@ -111,9 +111,20 @@ def test_fusion_policy_trains_on_babyai_gotolocal() -> None:
 
     env = MiniGridFusionWrapper(RGBImgPartialObsWrapper(gym.make("BabyAI-GoToLocal-v0")))
     model = make_agent("ppo", env, fusion=FusionConfig(knowledge="none", fusion="film", **TINY_FUSION), seed=0,
-                       n_steps=32, batch_size=16, n_epochs=1)
-    model.learn(64)
-    assert model.num_timesteps == 64
+                       n_steps=32, batch_size=16, n_epochs=1, learning_rate=1e-3)
+    extractor = model.policy.features_extractor
+    trained = {"vision": extractor.vision, "fusion": extractor.fusion, "action head": model.policy.action_net,
+               "value head": model.policy.value_net}
+    before = {part: _params(module) for part, module in trained.items()}
+    backbone_before = _params(extractor.language.model)
+    model.learn(64)  # two rollouts of 32 BabyAI steps, each followed by two gradient steps
+    assert model.num_timesteps == 64 and model._n_updates == 2
+    for name in ("train/loss", "train/policy_gradient_loss", "train/value_loss", "train/entropy_loss"):
+        assert np.isfinite(model.logger.name_to_value[name]), name
+    for part, module in trained.items():  # every trained part moved, every weight stayed finite
+        assert any(not torch.equal(p, before[part][n]) for n, p in module.named_parameters()), part
+        assert all(torch.isfinite(p).all() for p in module.parameters()), part
+    assert all(torch.equal(p, backbone_before[n]) for n, p in extractor.language.model.named_parameters())
     obs, _ = env.reset(seed=1)
     features = model.policy.extract_features(model.policy.obs_to_tensor(obs)[0], model.policy.features_extractor)
     assert features.shape == (1, 32) and torch.isfinite(features).all()

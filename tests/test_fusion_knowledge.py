@@ -3,14 +3,18 @@ link-prediction pretraining."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from fusion_testing import FACTS, TINY_BERT, facts_block, suite_vocab
 from fusiongym.fusion.config import FusionConfig
-from fusiongym.fusion.knowledge import (TextEntityEmbedding, TripleEncoder, VerbalisedFactsEncoder, attention_pool,
-                                        link_prediction_metrics, pretrain_link_prediction)
+from fusiongym.fusion.knowledge import (ONTOLOGY_RELATIONS, TextEntityEmbedding, TripleEncoder, VerbalisedFactsEncoder,
+                                        attention_pool, hold_out_triples, link_prediction_metrics, ontology_triples,
+                                        pretrain_link_prediction)
 from fusiongym.fusion.language import LanguageBackbone
 
 torch.set_num_threads(1)
@@ -149,6 +153,54 @@ def test_link_prediction_pretraining_learns_a_toy_graph(operator: str) -> None:
     after = pretrain_link_prediction(encoder, triples, candidates, epochs=200, lr=0.05, batch_size=16)
     assert before["mrr"] < 0.5
     assert after["mrr"] > 0.9 and after["hits@10"] == 1.0
+
+
+def test_ontology_triples_state_each_kinds_category_and_look_per_split() -> None:
+    from fusiongym.envs.ontology import load_ontology
+
+    vocab, kinds = suite_vocab(), load_ontology().kinds
+    train, test = ontology_triples("train"), ontology_triples("test")
+    assert len(train) == 4 * sum(k.split == "train" for k in kinds) and len(test) == 4 * sum(k.split == "test" for k in kinds)
+    assert not set(train[:, 0]) & set(test[:, 0])  # held-out kinds stay out of the train split's triples
+    apple = {vocab.token(int(r)): vocab.token(int(t)) for h, r, t in train if vocab.token(int(h)) == "apple"}
+    kind = next(k for k in kinds if k.name == "apple")
+    assert apple == dict(zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material)))
+    assert len(ontology_triples(None)) == len(train) + len(test)
+    with pytest.raises(ValueError, match="choose one of train, test"):
+        ontology_triples("validation")
+
+
+def test_held_out_triples_only_rank_entities_training_saw() -> None:
+    triples = ontology_triples("train")
+    train, held = hold_out_triples(triples, 0.2, seed=0)
+    assert len(held) == round(0.2 * len(triples)) and len(train) + len(held) == len(triples)
+    assert sorted(map(tuple, np.concatenate([train, held]).tolist())) == sorted(map(tuple, triples.tolist()))
+    seen = set(train[:, [0, 2]].ravel().tolist())
+    assert set(held[:, [0, 2]].ravel().tolist()) <= seen
+    assert np.array_equal(hold_out_triples(triples, 0.2, seed=0)[1], held)
+    assert not np.array_equal(hold_out_triples(triples, 0.2, seed=1)[1], held)
+    # entity 5 is the only one in two triples of which either may go: never both, nor any other
+    small = np.array([(1, 10, 5), (1, 11, 7), (2, 10, 5), (2, 11, 8)])
+    for seed in range(10):
+        small_train, small_held = hold_out_triples(small, 0.5, seed=seed)
+        assert small_held.tolist() in ([[1, 10, 5]], [[2, 10, 5]])
+        assert set(small_train[:, [0, 2]].ravel().tolist()) == {1, 2, 5, 7, 8}
+
+
+def test_link_prediction_script_ranks_held_out_triples_better_after_pretraining(capsys) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "link_prediction.py"
+    spec = importlib.util.spec_from_file_location("link_prediction", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--epochs", "30"])
+    out = capsys.readouterr().out
+    torch.set_num_threads(1)
+    before, after = results["untrained"]["held_out"], results["pretrained"]["held_out"]
+    assert results["held_out_triples"] == 35 and results["candidates"] == 78
+    assert after["mrr"] > 2 * before["mrr"] and after["hits@10"] > before["hits@10"] + 0.3, (before, after)
+    assert results["pretrained"]["train"]["mrr"] > results["untrained"]["train"]["mrr"] + 0.3
+    assert set(results["held_out_by_relation"]) == set(ONTOLOGY_RELATIONS)
+    assert "held out   pretrained" in out and "python benchmarks/link_prediction.py" in out
 
 
 def test_entity_grouping_gives_every_fact_its_subjects_whole_record() -> None:

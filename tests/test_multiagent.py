@@ -22,6 +22,7 @@ from fusiongym.envs.multiagent import (
 )
 from fusiongym.envs.multiagent_registration import multiagent_env_ids
 from fusiongym.envs.ontology import load_ontology
+from fusiongym.envs.rendering import AGENT_RGB, COLOUR_RGB, WALL_RGB
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import DONE, FORWARD, LEFT
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
@@ -261,12 +262,56 @@ def test_agents_block_and_see_each_other() -> None:
     assert core.batch.tiles.agent_base <= tiles[v - 2, v // 2] < core.batch.tiles.agent_base + 4
 
 
+def _cell_pixels(frame: np.ndarray, cell: tuple[int, int], ts: int) -> np.ndarray:
+    """(ts * ts, 3) pixels of grid cell (y, x) of a top-down map drawn at ``ts`` pixels a tile from the top left."""
+    y, x = cell
+    return frame[y * ts:(y + 1) * ts, x * ts:(x + 1) * ts].reshape(-1, 3)
+
+
+def _heading(pixels: np.ndarray, ts: int) -> int:
+    """Which way the agent's triangle drawn in a cell's pixels points (0 east, 1 south, 2 west, 3 north): its
+    orange area lies mostly on the side away from its tip."""
+    rows, cols = np.divmod(np.flatnonzero((pixels == AGENT_RGB).all(axis=1)), ts)
+    away = np.array([rows.mean(), cols.mean()]) - (ts - 1) / 2  # (dy, dx) from the cell's centre
+    return int(np.argmax([-(away @ np.array(step)) for step in [(0, 1), (1, 0), (0, -1), (-1, 0)]]))
+
+
 def test_render_frames() -> None:
+    """Each frame shows the map as the episode laid it out (every agent where it stands, facing its way; every object
+    in its colour at its cell) beside the text, and follows the env as it steps."""
+    ts = 16  # render_tile_size
     for env_id in SMALL:
         env = pettingzoo.make("parallel", env_id, render_mode="rgb_array")
         env.reset(seed=0)
         frame = env.render()
         assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+        episode = env.core.sim.episodes[0]
+        bodies = {episode.layout.agent_pos: episode.layout.agent_dir}
+        if env_id == "fusiongym/KnowledgeSplit-v0":
+            bodies[episode.partner_pos] = episode.partner_dir
+        height, width = episode.layout.cells.shape
+        orange = {(y, x) for y in range(height) for x in range(width)
+                  if (_cell_pixels(frame, (y, x), ts) == AGENT_RGB).all(axis=1).any()}
+        assert orange == set(bodies), env_id  # the agents, and nothing else, drawn in the agent's colour
+        for cell, direction in bodies.items():
+            assert _heading(_cell_pixels(frame, cell, ts), ts) == direction, (env_id, cell)
+        for obj, cell in zip(episode.layout.objects, episode.layout.object_pos):
+            assert (_cell_pixels(frame, cell, ts) == COLOUR_RGB[obj.colour]).all(axis=1).any(), (env_id, obj, cell)
+        assert (_cell_pixels(frame, (0, 0), ts) == WALL_RGB).all()
+        beside = frame[:, width * ts:]  # the text panel: the missions (and facts) in light letters
+        assert beside.shape[1] >= 280 and (beside.min(axis=2) > 200).sum() > 500, env_id
+    # GuideFollower: the follower's turn and the guide's words show in the next frame
+    env = pettingzoo.make("parallel", "fusiongym/GuideFollower-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    before = env.render()
+    episode = env.core.sim.episodes[0]
+    said = np.array([get_vocab().id("left"), get_vocab().id("red"), 0, 0])  # the default alphabet: the vocabulary
+    env.step({"guide": said, "follower": LEFT})
+    after = env.render()
+    cell = episode.layout.agent_pos
+    assert _heading(_cell_pixels(after, cell, ts), ts) == (episode.layout.agent_dir - 1) % 4
+    said_strip = (before[-22:].min(axis=2) > 200).sum(), (after[-22:].min(axis=2) > 200).sum()
+    assert said_strip[1] > said_strip[0] > 0  # "guide said: -", then "guide said: left red"
 
 
 # --- errors that name what is allowed -----------------------------------------------------------------------
