@@ -54,6 +54,10 @@ class FusionConfig:
         cnn_channels: output channels of the CNN layers (``tiles``: the tile embedding, then one 3×3 conv per
             further entry; ``cnn``: one stage per entry).
         vision_grid: side of the patch-token grid the vision encoder returns (``vision_grid**2`` tokens).
+        shape_channel: (``tiles`` only) the tile encoder also sees each pixel's brightness (its largest channel)
+            over the brightest pixel of its tile: a channel that draws an object's outline alike in every colour,
+            so that a shape learned in some colours is known in another (the test split's held-out colour × shape
+            compositions).
         vit_config: ``ViTConfig`` keyword overrides (``image_size`` defaults to the observation's).
         vision_path: local folder (or hub id, offline) of a pretrained vision model.
         freeze_vision: keep pretrained vision weights fixed.
@@ -116,6 +120,7 @@ class FusionConfig:
     vision: str = "tiles"
     cnn_channels: tuple[int, ...] = (64, 64)
     vision_grid: int = 7
+    shape_channel: bool = False
     vit_config: dict[str, Any] = field(default_factory=dict)
     vision_path: str | None = None
     freeze_vision: bool = True
@@ -188,6 +193,11 @@ class FusionConfig:
                                     "set fusion='film' or goal_maps=0")
         if self.film_kernel not in (0, 1, 3):
             raise FusionConfigError(f"film_kernel must be 0, 1 or 3, got {self.film_kernel}")
+        if not isinstance(self.shape_channel, bool):
+            raise FusionConfigError(f"shape_channel must be true or false, got {self.shape_channel!r}")
+        if self.shape_channel and self.vision != "tiles":
+            raise FusionConfigError(f"shape_channel is an input of the tile encoder (vision={self.vision!r}): set "
+                                    "vision='tiles' or shape_channel=false")
         if not self.cnn_channels or min(self.cnn_channels) < 1:
             raise FusionConfigError(f"cnn_channels must be non-empty positive ints, got {self.cnn_channels}")
         if self.hidden_dim % self.num_heads:

@@ -73,16 +73,23 @@ class TileCNNEncoder(nn.Module):
     the view into one vector (a 56 px view of 7×7 tiles of 8 px gives a 7×7 map), then 3×3 convolutions mix
     neighbouring tiles. Grid worlds draw one object per tile, so nothing is lost by not convolving inside tiles,
     and it costs a small fraction of :class:`CNNEncoder` (the fast default for CPU training).
+
+    ``shape_channel`` adds an input channel: each pixel's brightness (its largest channel) over the brightest
+    pixel's of its tile. An object drawn in any colour gives the same outline there, so the first layer can know a
+    shape apart from its colour, where from RGB alone it learns each shape in the colours training showed it.
     """
 
     def __init__(self, in_channels: int = 3, channels: tuple[int, ...] = (32, 64, 64), grid: int = 7,
-                 image_size: int = 56) -> None:
+                 image_size: int = 56, shape_channel: bool = False) -> None:
         super().__init__()
         if image_size % grid:
             raise FusionConfigError(f"vision='tiles' needs vision_grid ({grid}) to divide the image size "
                                     f"({image_size}): set vision_grid to the view's side in tiles (7 for 56 px)")
         patch = image_size // grid
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels[0], patch, stride=patch), nn.ReLU()]
+        self.patch = patch
+        self.shape_channel = shape_channel
+        layers: list[nn.Module] = [nn.Conv2d(in_channels + int(shape_channel), channels[0], patch, stride=patch),
+                                   nn.ReLU()]
         for previous, out in zip(channels, channels[1:]):
             layers += [nn.Conv2d(previous, out, 3, padding=1), nn.ReLU()]
         self.stages = nn.Sequential(*layers)
@@ -90,7 +97,17 @@ class TileCNNEncoder(nn.Module):
         self.dim = channels[-1]
 
     def forward(self, images: torch.Tensor) -> VisionOutput:
+        if self.shape_channel:
+            images = torch.cat([images, tile_outlines(images, self.patch)], dim=1)
         return _maps_to_output(self.stages(images))
+
+
+def tile_outlines(images: torch.Tensor, patch: int) -> torch.Tensor:
+    """``[B, 1, H, W]``: each pixel's brightness (largest channel of ``[B, C, H, W]`` images) over the brightest
+    pixel's of its ``patch × patch`` tile (0 in an all-black tile)."""
+    brightness = images.amax(dim=1, keepdim=True)
+    brightest = F.max_pool2d(brightness, patch).repeat_interleave(patch, 2).repeat_interleave(patch, 3)
+    return brightness / brightest.clamp_min(1e-3)
 
 
 class HFVisionEncoder(nn.Module):
@@ -155,7 +172,8 @@ def build_vision_encoder(config: FusionConfig, image_size: int, in_channels: int
     if config.vision == "cnn":
         return CNNEncoder(in_channels, config.cnn_channels, config.vision_grid)
     if config.vision == "tiles":
-        return TileCNNEncoder(in_channels, config.cnn_channels, config.vision_grid, image_size)
+        return TileCNNEncoder(in_channels, config.cnn_channels, config.vision_grid, image_size,
+                              shape_channel=config.shape_channel)
     if config.vision == "vit":
         from transformers import ViTConfig, ViTModel
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from fusiongym.fusion.config import FusionConfig, FusionConfigError
-from fusiongym.fusion.vision import CNNEncoder, HFVisionEncoder, TileCNNEncoder, build_vision_encoder
+from fusiongym.fusion.vision import CNNEncoder, HFVisionEncoder, TileCNNEncoder, build_vision_encoder, tile_outlines
 
 torch.set_num_threads(1)
 
@@ -84,3 +85,36 @@ def test_pretrained_vision_model_from_a_local_folder(tmp_path: Path) -> None:
     assert not any(p.requires_grad for p in encoder.model.parameters())  # freeze_vision=True by default
     encoder.train()
     assert not encoder.model.training
+
+
+def _object_tiles(shape: str) -> torch.Tensor:
+    """``[6, 3, 8, 8]`` floats in [0, 1]: the suite's drawing of ``shape`` in each of its colours."""
+    from fusiongym.envs.ontology import load_ontology
+    from fusiongym.envs.rendering import TileAtlas
+    from fusiongym.envs.world import TileIndex
+
+    onto = load_ontology()
+    index = TileIndex(len(onto.shapes), len(onto.colours))
+    atlas = TileAtlas(index, onto.shapes, onto.colours, 8).pixels
+    s = onto.shapes.index(shape)
+    drawn = [atlas[index.object(s, c)] for c in range(len(onto.colours))]
+    return torch.tensor(np.stack(drawn), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+
+
+def test_the_shape_channel_draws_a_shape_alike_in_every_colour() -> None:
+    ring, ball = _object_tiles("ring"), _object_tiles("ball")
+    assert (ring[0] - ring[2]).abs().max() > 0.5  # in RGB a red ring and a blue ring are far apart
+    outlines = tile_outlines(ring, 8)[:, 0, 1:, 1:]  # row 0 and column 0 hold the floor's grid lines
+    assert (outlines - outlines[0]).abs().max() < 0.02
+    assert (tile_outlines(ball, 8)[:, 0, 1:, 1:] - outlines).abs().amax(dim=(1, 2)).min() > 0.5
+
+
+def test_the_tile_encoder_takes_the_shape_channel_only_when_asked() -> None:
+    torch.manual_seed(0)
+    config = FusionConfig(shape_channel=True)
+    encoder = build_vision_encoder(config, 56)
+    assert encoder.stages[0].in_channels == 4
+    assert encoder(torch.rand(2, 3, 56, 56)).maps.shape == (2, 64, 7, 7)
+    assert build_vision_encoder(FusionConfig(), 56).stages[0].in_channels == 3
+    with pytest.raises(FusionConfigError, match="vision='tiles'"):
+        FusionConfig(vision="cnn", shape_channel=True)
