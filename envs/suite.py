@@ -141,7 +141,7 @@ class FetchEnv(FusionEnv):
     necessary: there the fact-blind oracle is at chance (1 in ``num_distractors + 1``).
 
     ## Arguments
-    Those of every level (as ``GoToEnv``'s, without ``wrong_object_fails``), with ``num_distractors=2`` (at most 7).
+    Those of every level, with ``num_distractors=2`` (at most 7).
 
     ## Registered configurations
     ``fusiongym/Fetch-v0``: one 8×8 room, 2 distractors. ``fusiongym/Fetch-Large-v0``: 3×3 rooms, 5 distractors.
