@@ -13,7 +13,6 @@ from fusiongym.envs.levels import (
     AvoidLevel,
     BringLevel,
     DefeatLevel,
-    Episode,
     FetchLevel,
     GoToLevel,
     Level,
@@ -275,11 +274,6 @@ class GuideFollowerEnv(FusionParallelEnv):
             if name in ACTION_NAMES:
                 return ACTION_NAMES.index(name)
         return DONE
-
-    @property
-    def episode(self) -> Episode:
-        """The episode the level generated at the last reset."""
-        return self.core.sim.episodes[0]
 
 
 class GuideFollowerAECEnv(FusionAECEnv):

@@ -376,11 +376,6 @@ class KnowledgeSplitEnv(FusionParallelEnv):
         batched = {agent: {k: np.asarray(v)[None] for k, v in obs.items()} for agent, obs in observations.items()}
         return {agent: a[0] for agent, a in self._pair.actions(batched).items()}
 
-    @property
-    def episode(self) -> PairEpisode:
-        """The episode the level generated at the last reset."""
-        return self.core.sim.episodes[0]
-
 
 class KnowledgeSplitAECEnv(FusionAECEnv):
     __doc__ = "AEC :class:`KnowledgeSplitEnv` (agent_0, then agent_1). " + (FusionAECEnv.__doc__ or "")

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+from fusiongym.envs.levels import Episode
 from fusiongym.envs.vocab import get_vocab
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
@@ -33,6 +34,11 @@ class FusionParallelEnv(ParallelEnv):
         self._last_obs: dict[str, dict] = {}
 
     # --- spaces ----------------------------------------------------------------------------------------
+    @property
+    def episode(self) -> Episode:
+        """The episode the level generated at the last reset."""
+        return self.core.sim.episodes[0]
+
     def observation_space(self, agent: str) -> gym.spaces.Dict:
         """``agent``'s observation space (a KeyError naming the agents for any other name)."""
         return self.core.observation_spaces[self._known(agent)]
