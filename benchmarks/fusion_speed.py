@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/Fetch-v0")
     parser.add_argument("--rollouts", type=int, default=1, help="PPO rollouts (+ updates) per timed round")
-    parser.add_argument("--hp", nargs="*", default=[],
+    parser.add_argument("--hp", action="extend", nargs="+", default=[],
                         help="hyperparameter overrides, as `fusiongym train --hp` (e.g. n_envs=8 batch_size=64)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: steadiest numbers on a shared machine; 0: torch's default)")

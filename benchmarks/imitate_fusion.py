@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--mix", type=float, default=0.5, help="probability of stepping with the policy's action")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hp", nargs="*", default=[], help="overrides, as `fusiongym train --hp`")
+    parser.add_argument("--hp", action="extend", nargs="+", default=[], help="overrides, as `fusiongym train --hp`")
     parser.add_argument("--eval-every", type=int, default=500, help="updates between test-split evaluations")
     parser.add_argument("--episodes", type=int, default=100, help="test-split episodes per evaluation")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")

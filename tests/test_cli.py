@@ -261,3 +261,14 @@ def test_the_random_agent_plays_a_babyai_id_through_the_minigrid_wrapper(tmp_pat
                           (["--agent", "random", "--env", "BabyAI-Nope-v0"], "not a registered Gymnasium id")):
         out = fusiongym_home(tmp_path, "eval", *args, "--episodes", "5")
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+def test_hp_overrides_may_follow_one_flag_or_each_their_own() -> None:
+    from fusiongym.training.cli import build_parser
+
+    parser = build_parser()
+    together = parser.parse_args(["train", "--env", "fusiongym/GoTo-v1", "--hp", "n_envs=4", "fusion.fusion=concat"])
+    apart = parser.parse_args(["train", "--env", "fusiongym/GoTo-v1", "--hp", "n_envs=4", "--hp",
+                               "fusion.fusion=concat"])
+    assert together.hp == apart.hp == ["n_envs=4", "fusion.fusion=concat"]
+    assert parser.parse_args(["demo", "--hp", "a=1", "b=2", "--hp", "c=3"]).hp == ["a=1", "b=2", "c=3"]

@@ -370,8 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--timesteps", type=_positive_int, help="total environment steps (default: n_timesteps of the "
                        "config); with --resume, a larger budget for the run (a finished run goes on)")
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    train.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a hyperparameter, e.g. --hp learning_rate=3e-4 --hp fusion.fusion=concat")
+    train.add_argument("--hp", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="override hyperparameters, e.g. --hp learning_rate=3e-4 fusion.fusion=concat (or one "
+                       "--hp per override)")
     train.add_argument("--hyperparams", type=Path, help="hyperparameter YAML (default: training/configs/<algo>.yml)")
     train.add_argument("--runs-dir", default="runs", help="where new run folders go (default: runs/)")
     train.add_argument("--run-dir", help="exact run folder (default: runs/<env>-<algo>-<policy>-s<seed>-<time>)")
@@ -488,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timesteps", type=_positive_int, default=DEMO_TIMESTEPS, help=f"budget (default {DEMO_TIMESTEPS})")
     demo.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     demo.add_argument("--episodes", type=_positive_int, default=100, help="test episodes (default 100)")
-    demo.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyperparameter override")
+    demo.add_argument("--hp", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                      help="hyperparameter overrides, as train's")
     demo.add_argument("--runs-dir", default="runs", help="where the run folder goes (default: runs/)")
     demo.add_argument("--threads", type=_positive_int, default=min(2, os.cpu_count() or 1),
                       help="torch CPU threads (default: 2, or 1 on a one-core machine)")
