@@ -76,13 +76,14 @@ def main(argv: list[str] | None = None) -> dict:
                     tensors, _ = model.policy.obs_to_tensor(observation)
                     features = model.policy.extract_features(tensors, model.policy.pi_features_extractor)
                     goal_hits.append(bool(cells[int(goal_head(features).argmax())]))
-            rng_used = rng.random() < args.mix
-            observation, reward, terminated, truncated, info = env.step(own if rng_used else expert)
+            stepped = own if rng.random() < args.mix else expert
+            observation, reward, terminated, truncated, info = env.step(stepped)
             if terminated or truncated:
+                lost = terminated and not info.get("success")
                 outcomes["won" if info.get("success") else "lost" if terminated else "timed out"] += 1
-                lost_while[subgoal] += int(terminated and not info.get("success"))
-                if terminated and not info.get("success"):
-                    lost_facing[_facing(env.unwrapped, own if rng_used else expert)] += 1
+                lost_while[subgoal] += int(lost)
+                if lost:
+                    lost_facing[_facing(env.unwrapped, stepped)] += 1
                 break
     every = [hit for hits in agree.values() for hit in hits]
     report = {

@@ -106,7 +106,7 @@ def tile_outlines(images: torch.Tensor, patch: int) -> torch.Tensor:
     """``[B, 1, H, W]``: each pixel's brightness (largest channel of ``[B, C, H, W]`` images) over the brightest
     pixel's of its ``patch × patch`` tile (0 in an all-black tile)."""
     brightness = images.amax(dim=1, keepdim=True)
-    brightest = F.max_pool2d(brightness, patch).repeat_interleave(patch, 2).repeat_interleave(patch, 3)
+    brightest = F.interpolate(F.max_pool2d(brightness, patch), scale_factor=patch, mode="nearest")
     return brightness / brightest.clamp_min(1e-3)
 
 
