@@ -105,6 +105,11 @@ def test_train_eval_record_submit_show_export(tmp_path: Path) -> None:
     episodes = (run / "episodes-test-20ep.jsonl").read_text().splitlines()  # 20, not the protocol's 100: own file
     assert len(episodes) == 20 and {"seed", "success", "return", "length"} <= set(json.loads(episodes[0]))
     assert (run / "eval-test-20ep.json").is_file() and not (run / "eval-test.json").exists()
+    sampled = (run / "eval-test-20ep.json").read_text()
+    greedy = fusiongym_home(tmp_path, "eval", str(run), "--episodes", "20", "--deterministic", "--json")
+    assert greedy.returncode == 0 and json.loads(greedy.stdout)["actions"] == "greedy", greedy.stderr[-2000:]
+    # the greedy evaluation of a sampling agent goes beside its protocol evaluation, never over it
+    assert (run / "eval-test-greedy-20ep.json").is_file() and (run / "eval-test-20ep.json").read_text() == sampled
 
     out = fusiongym_home(tmp_path, "record", str(run), "--episodes", "1")
     assert out.returncode == 0 and (run / "episodes-train.gif").is_file(), out.stderr[-2000:]

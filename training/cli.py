@@ -408,7 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--out", help="with --agent: folder for eval-<split>.json and episodes-<split>.jsonl")
     evaluate.add_argument("--deterministic", action="store_true", help="take the policy's most likely action "
-                          "(default: sample from it, seeded, as RL Zoo does for grid worlds)")
+                          "(default: sample from it, seeded, as RL Zoo does for grid worlds); written to "
+                          "eval-<split>-greedy.json, beside the protocol's")
     evaluate.add_argument("--ablate", nargs="+", default=[], choices=["facts", "mission", "image"],
                           help="zero these observation keys before the agent sees them (e.g. --ablate facts: what "
                                "reading the facts is worth); written to eval-<split>-no-<key>.json")

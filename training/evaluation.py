@@ -240,22 +240,26 @@ def evaluate(policy: BatchPolicy, env_id: str, split: str = "test", episodes: in
     )
 
 
-def eval_name(split: str, ablated: Sequence[str] = (), episodes: int = DEFAULT_EPISODES) -> str:
-    """The stem of an evaluation's files: ``test``, ``test-no-facts``, ``test-20ep`` (``eval-<stem>.json``).
+def eval_name(split: str, ablated: Sequence[str] = (), episodes: int = DEFAULT_EPISODES, greedy: bool = False) -> str:
+    """The stem of an evaluation's files: ``test``, ``test-no-facts``, ``test-greedy``, ``test-20ep``
+    (``eval-<stem>.json``).
 
-    Only the protocol's evaluation (``DEFAULT_EPISODES`` episodes, nothing zeroed) is plain ``<split>``; any other
-    is named for what differs, so that it never overwrites the protocol's one.
+    Only the protocol's evaluation (``DEFAULT_EPISODES`` episodes, nothing zeroed, the agent's protocol actions) is
+    plain ``<split>``; any other is named for what differs, so that it never overwrites the protocol's one.
+    ``greedy``: the most likely actions of an agent whose protocol samples them (``fusiongym eval --deterministic``).
     """
-    stem = split + "".join(f"-no-{key}" for key in sorted(ablated))
+    stem = split + "".join(f"-no-{key}" for key in sorted(ablated)) + ("-greedy" if greedy else "")
     return stem if episodes == DEFAULT_EPISODES else f"{stem}-{episodes}ep"
 
 
-def write_eval(result: EvalResult, folder: Path, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+def write_eval(result: EvalResult, folder: Path, extra: dict[str, Any] | None = None,
+               greedy: bool = False) -> tuple[Path, Path]:
     """Write ``eval-<split>.json`` (metrics) and ``episodes-<split>.jsonl`` (one line per episode) atomically;
-    an ablated evaluation goes to ``eval-<split>-no-<keys>.json`` and one of other than ``DEFAULT_EPISODES``
-    episodes to ``eval-<split>-<n>ep.json``, beside (never over) the protocol's one (see :func:`eval_name`)."""
+    an ablated evaluation goes to ``eval-<split>-no-<keys>.json``, a greedy one of a sampling agent (``greedy``) to
+    ``eval-<split>-greedy.json`` and one of other than ``DEFAULT_EPISODES`` episodes to ``eval-<split>-<n>ep.json``,
+    beside (never over) the protocol's one (see :func:`eval_name`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = eval_name(result.split, result.ablated, result.episodes)
+    name = eval_name(result.split, result.ablated, result.episodes, greedy)
     metrics_path, episodes_path = folder / f"eval-{name}.json", folder / f"episodes-{name}.jsonl"
     atomic_write_text(metrics_path, json.dumps({**result.to_dict(), **(extra or {})}, indent=2) + "\n")
     atomic_write_text(episodes_path, "".join(json.dumps(r) + "\n" for r in result.per_episode))

@@ -90,8 +90,9 @@ def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPI
                  progress: bool = True, deterministic: bool = False, ablate: Sequence[str] = (),
                  device: str = "cpu") -> EvalResult:
     """Evaluate a run's agent with the protocol and write ``eval-<split>.json`` / ``episodes-<split>.jsonl``
-    (``ablate``: observation keys zeroed, written to ``eval-<split>-no-<key>.json``; other than the protocol's
-    ``DEFAULT_EPISODES`` episodes: ``eval-<split>-<n>ep.json``). ``device``: where the agent runs (sampled actions
+    (``ablate``: observation keys zeroed, written to ``eval-<split>-no-<key>.json``; ``deterministic`` for an agent
+    that samples: ``eval-<split>-greedy.json``; other than the protocol's ``DEFAULT_EPISODES`` episodes:
+    ``eval-<split>-<n>ep.json``). ``device``: where the agent runs (sampled actions
     are seeded per device: a GPU draws other samples than the CPU, so compare evaluations made on one kind)."""
     import torch
 
@@ -100,8 +101,10 @@ def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPI
     result = evaluate(policy, config.env_id, split=split, episodes=episodes, env_kwargs=config.env_kwargs,
                       progress=progress, ablate=ablate)
     # DQN's predict is epsilon-greedy with the loaded model's exploration rate, 0: greedy either way.
-    result.actions = "greedy" if deterministic or config.algo in ("qlearning", "dqn") else "sampled"
-    write_eval(result, Path(run_dir))
+    greedy_protocol = config.algo in ("qlearning", "dqn")
+    result.actions = "greedy" if deterministic or greedy_protocol else "sampled"
+    # a sampling agent's greedy evaluation goes beside its protocol evaluation, never over it
+    write_eval(result, Path(run_dir), greedy=deterministic and not greedy_protocol)
     return result
 
 
