@@ -101,6 +101,9 @@ class FusionConfig:
         follow_retrieval: one more read, of the records the named read's facts point to (Defeat: the monster's
             ``weak_to`` names the weapon, whose record holds its look; Unlock: the door the treasure lies behind
             leads to the key that ``opens`` it). Needs ``named_retrieval``.
+        strict_reads: the named and follow reads are retrieval only (the named read: the instruction's similarity
+            to each fact's subject; the follow read: only the facts the named read's facts point to), so training
+            cannot turn them into reads of other records, as it did on Unlock. Needs ``named_retrieval``.
         knowledge_hops: attention reads over the facts (triple encoders): each read is queried by the last one's
             result, so a rule's object can lead to that object's own facts (Defeat: the monster's record names
             its weapon, the weapon's record its look). 1: one read.
@@ -145,6 +148,7 @@ class FusionConfig:
     text_retrieval: bool = False
     named_retrieval: bool = False
     follow_retrieval: bool = False
+    strict_reads: bool = False
     knowledge_hops: int = 1
 
     fusion: str = "film"
@@ -226,6 +230,9 @@ class FusionConfig:
         if self.follow_retrieval and not self.named_retrieval:
             raise FusionConfigError("follow_retrieval follows the named read's facts: set named_retrieval=True or "
                                     "follow_retrieval=False")
+        if self.strict_reads and not self.named_retrieval:
+            raise FusionConfigError("strict_reads makes the named (and follow) reads retrieval only: set "
+                                    "named_retrieval=True or strict_reads=False")
         if self.text_retrieval and self.entity_embeddings != "text":
             raise FusionConfigError("text_retrieval compares the instruction with the facts' words as the backbone "
                                     "encodes them: set entity_embeddings='text' or text_retrieval=False")

@@ -109,7 +109,8 @@ class FusionExtractor(BaseFeaturesExtractor):
                                            grouping=config.fact_grouping, entity_text=entity_text,
                                            text_retrieval=config.text_retrieval, hops=config.knowledge_hops,
                                            named_retrieval=config.named_retrieval,
-                                           follow_retrieval=config.follow_retrieval)
+                                           follow_retrieval=config.follow_retrieval,
+                                           strict_reads=config.strict_reads)
         elif config.knowledge == "verbalised":
             assert self.language is not None
             self.knowledge = VerbalisedFactsEncoder(self.language, config.hidden_dim)

@@ -44,6 +44,7 @@ def test_unknown_fusion_names_the_choices() -> None:
     (dict(text_retrieval=True, entity_embeddings="text", fusion="llm_prefix"), "llm_prefix fusion does not use"),
     (dict(named_retrieval=True), "set text_retrieval=True"),
     (dict(follow_retrieval=True), "set named_retrieval=True"),
+    (dict(strict_reads=True), "set named_retrieval=True or strict_reads=False"),
 ])
 def test_invalid_configs_say_how_to_fix(kwargs: dict, fragment: str) -> None:
     with pytest.raises(FusionConfigError, match=None) as err:

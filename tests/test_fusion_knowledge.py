@@ -347,3 +347,42 @@ def test_the_follow_read_returns_the_record_the_named_one_points_to() -> None:
     assert torch.allclose(out.pooled[0], out.tokens[0, 4], atol=1e-4)  # the iron key's record
     with pytest.raises(ValueError, match="needs named_retrieval"):
         TripleEncoder(vocab.size, 8, 16, query_dim=12, entity_text=text, text_retrieval=True, follow_retrieval=True)
+
+
+def test_strict_reads_keep_to_the_named_record_and_what_it_points_to_however_loud_the_learned_queries() -> None:
+    """Unlock: "go to the ruby" names the ruby's record, which lies behind the red door, which the iron key opens.
+    Learned queries that grew loud in training (here: scaled up towards the bronze key's record) pull the plain
+    named and follow reads off those records; strict reads stay on them."""
+    vocab = suite_vocab()
+    torch.manual_seed(0)
+    text = torch.randn(vocab.size, 12)
+    unlock = _facts(vocab, [("ruby", "lies_behind", "red_door"), ("ruby", "has_colour", "red"),
+                            ("bronze_key", "opens", "blue_door"), ("bronze_key", "has_colour", "red"),
+                            ("iron_key", "opens", "red_door"), ("iron_key", "has_colour", "green")])
+    instruction = text[vocab.id("ruby")][None]
+    reads = {}
+    for strict in (False, True):
+        encoder = TripleEncoder(vocab.size, 8, 16, "transe", query_dim=12, grouping="records", entity_text=text,
+                                text_retrieval=True, named_retrieval=True, follow_retrieval=True,
+                                strict_reads=strict)
+        tokens = encoder(unlock, instruction).tokens[0]
+        with torch.no_grad():  # both learned queries point hard at the bronze key's record
+            for query in (encoder.named_query, encoder.follow_query):
+                assert query is not None
+                query.weight.zero_()
+                query.bias.copy_(tokens[2] * 1000.0 / tokens[2].norm())
+            encoder.hop_out.weight.zero_()
+        named, follow = [], []
+        for block, out in ((16, named), (32, follow)):
+            with torch.no_grad():  # the pooled vector as one read alone
+                encoder.hop_out.weight.zero_()
+                encoder.hop_out.weight[:, block:block + 16].copy_(torch.eye(16))
+            out.append(encoder(unlock, instruction).pooled[0])
+        reads[strict] = (named[0], follow[0], tokens)
+    named, follow, tokens = reads[True]
+    assert torch.allclose(named, tokens[0], atol=1e-4)  # the ruby's record
+    assert torch.allclose(follow, tokens[4], atol=1e-4)  # the iron key's record
+    named, follow, tokens = reads[False]
+    assert torch.allclose(named, tokens[2], atol=1e-3) and torch.allclose(follow, tokens[2], atol=1e-3)  # drifted
+    with pytest.raises(ValueError, match="strict_reads .* needs named_retrieval"):
+        TripleEncoder(vocab.size, 8, 16, query_dim=12, entity_text=text, text_retrieval=True, strict_reads=True)
