@@ -30,11 +30,14 @@ from fusiongym.fusion.language import LanguageBackbone
 
 @dataclass
 class KnowledgeOutput:
-    """``pooled [B, D]``, per-fact ``tokens [B, F, D]`` and ``mask [B, F]`` (True = a real fact)."""
+    """``pooled [B, D]``, per-fact ``tokens [B, F, D]`` and ``mask [B, F]`` (True = a real fact); ``read_weights``:
+    each attention read's weights ``[B, F]`` over the facts, by name (``first``, ``hop2``…, ``named``, ``follow``),
+    where the encoder reads by attention: what each read looked at."""
 
     pooled: torch.Tensor
     tokens: torch.Tensor
     mask: torch.Tensor
+    read_weights: dict[str, torch.Tensor] | None = None
 
 
 def attention_weights(tokens: torch.Tensor, mask: torch.Tensor, query: torch.Tensor,
@@ -276,13 +279,16 @@ class TripleEncoder(nn.Module):
             q = self.query(query)
         else:
             q = self.learned_query.expand(facts.shape[0], -1)
-        read = attention_pool(tokens, mask, q, bias)
+        weights = attention_weights(tokens, mask, q, bias)
+        read = torch.einsum("bn,bnd->bd", weights, tokens)
+        read_weights = {"first": weights}
         if self.reads == 1:
-            return KnowledgeOutput(read, tokens, mask)
+            return KnowledgeOutput(read, tokens, mask, read_weights)
         reads = [read]
-        for hop_query in self.hop_query:
+        for hop, hop_query in enumerate(self.hop_query, start=2):
             q = q + hop_query(read)
-            read = attention_pool(tokens, mask, q)
+            read_weights[f"hop{hop}"] = weights = attention_weights(tokens, mask, q)
+            read = torch.einsum("bn,bnd->bd", weights, tokens)
             reads.append(read)
         if self.named_query is not None:
             if query is None:  # no instruction, nothing named (nor followed)
@@ -295,25 +301,28 @@ class TripleEncoder(nn.Module):
                 else:
                     weights = attention_weights(tokens, mask, self.named_query(query),
                                                 named * self.named_log_scale.exp())
+                read_weights["named"] = weights
                 reads.append(torch.einsum("bn,bnd->bd", weights, tokens))
                 if self.follow_query is not None:
-                    reads.append(self._follow(tokens, mask, facts, weights, self.follow_query(query)))
-        return KnowledgeOutput(self.hop_out(torch.cat(reads, dim=-1)), tokens, mask)
+                    read_weights["follow"] = weights = self._follow(mask, facts, weights, self.follow_query(query),
+                                                                    tokens)
+                    reads.append(torch.einsum("bn,bnd->bd", weights, tokens))
+        return KnowledgeOutput(self.hop_out(torch.cat(reads, dim=-1)), tokens, mask, read_weights)
 
-    def _follow(self, tokens: torch.Tensor, mask: torch.Tensor, facts: torch.Tensor, weights: torch.Tensor,
-                query: torch.Tensor) -> torch.Tensor:
-        """The read of the records the attended facts (``weights [B, F]``) point to: a fact's object is another
-        record's subject (``goblin weak_to axe`` → the axe), or the object of another record's fact through another
-        relation (``gem lies_behind red_door`` → ``key opens red_door``: a join; through the same relation it
-        would be a shared look, ``has_colour red``, not a link)."""
+    def _follow(self, mask: torch.Tensor, facts: torch.Tensor, weights: torch.Tensor, query: torch.Tensor,
+                tokens: torch.Tensor) -> torch.Tensor:
+        """The weights ``[B, F]`` of the read of the records the attended facts (``weights [B, F]``) point to: a
+        fact's object is another record's subject (``goblin weak_to axe`` → the axe), or the object of another
+        record's fact through another relation (``gem lies_behind red_door`` → ``key opens red_door``: a join;
+        through the same relation it would be a shared look, ``has_colour red``, not a link)."""
         heads, relations, tails = facts.unbind(-1)
         joins = (tails[:, :, None] == tails[:, None, :]) & (relations[:, :, None] != relations[:, None, :])
         points_to = ((tails[:, :, None] == heads[:, None, :]) | joins) & mask[:, :, None] & mask[:, None, :]
         pointed = torch.einsum("bf,bfg->bg", weights, points_to.to(weights.dtype))  # how much each row is named
         pointed = pointed / pointed.amax(-1, keepdim=True).clamp_min(1e-6)  # 1 for the most pointed-to record
         if self.strict_reads:  # only what is pointed to, the query choosing among it; nothing pointed: a zero read
-            return attention_pool(tokens, mask & (pointed > 0), query, pointed.clamp_min(1e-6).log())
-        return attention_pool(tokens, mask, query, pointed * self.follow_log_scale.exp())
+            return attention_weights(tokens, mask & (pointed > 0), query, pointed.clamp_min(1e-6).log())
+        return attention_weights(tokens, mask, query, pointed * self.follow_log_scale.exp())
 
 
 class VerbalisedFactsEncoder(nn.Module):
