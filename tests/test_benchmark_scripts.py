@@ -42,3 +42,15 @@ def test_oracle_agreement_with_the_oracle_leading_wins_every_episode(untrained_a
     report = _script("oracle_agreement").main(
         [str(untrained_agent), "--env", "fusiongym/GoTo-v1", "--episodes", "3", "--mix", "0"])
     assert report["outcomes"] == {"won": 3} and report["lost_facing"] == {}
+
+
+def test_where_reads_land_finds_strict_reads_on_the_records_the_rule_names(tmp_path: Path) -> None:
+    from fusiongym.fusion import FusionConfig
+
+    fusion = FusionConfig.preset("reading", named_retrieval=True, follow_retrieval=True, strict_reads=True)
+    model = make_agent("ppo", "fusiongym/Unlock-v1", fusion=fusion, seed=0, n_steps=16, batch_size=16)
+    agent = save_agent(model, tmp_path / "agent")
+    report = _script("where_reads_land").main([str(agent), "--env", "fusiongym/Unlock-v1", "--episodes", "5"])
+    assert set(report["reads"]) == {"named", "follow"}  # Unlock: the treasure, then the key to its door
+    assert report["reads"]["named"]["target_holds_most"] == 1.0
+    assert report["reads"]["follow"]["target_holds_most"] == 1.0  # strict: only what the treasure points to
