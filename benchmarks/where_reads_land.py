@@ -10,6 +10,7 @@ share of episodes where the target's record holds most of the weight (> 0.5):
 - Bring: first → the medicine that cures the instructed ailment; named → the instructed container.
 - Defeat: named → the instructed monster; follow → the weapon it is ``weak_to``.
 - Unlock: named → the instructed treasure; follow → the key that ``opens`` the door it ``lies_behind``.
+- Avoid: first → the harmless creatures (the gaps to cross), against the dangerous ones: ``first (dangerous)``.
 
     python benchmarks/where_reads_land.py runs/leaderboard/Unlock-v1-dagger-fusion-s0/agent --env fusiongym/Unlock-v1
 
@@ -28,10 +29,11 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def read_targets(episode: Any) -> dict[str, str]:
-    """The record (subject token) each read should attend to in an episode, by read name; empty if the level's
-    rule names none."""
-    from fusiongym.envs.language import BringInstr, DefeatInstr, UnlockInstr
+def read_targets(episode: Any) -> dict[str, str | set[str]]:
+    """The record (subject token, or a set of them) each read should attend to in an episode, by read name (a name
+    with a note in brackets: another set of records to report the read's weight on); empty if the level's rule
+    names none."""
+    from fusiongym.envs.language import AvoidInstr, BringInstr, DefeatInstr, UnlockInstr
 
     shown, instruction = episode.shown, episode.instruction
     if isinstance(instruction, BringInstr):
@@ -44,6 +46,8 @@ def read_targets(episode: Any) -> dict[str, str]:
         doors = shown.objects(instruction.target, "lies_behind")
         keys = shown.subjects("opens", doors[0]) if doors else []
         return {"named": instruction.target, **({"follow": keys[0]} if keys else {})}
+    if isinstance(instruction, AvoidInstr):
+        return {"first": set(shown.subjects("is", "harmless")), "first (dangerous)": set(shown.subjects("is", "dangerous"))}
     return {}
 
 
@@ -79,11 +83,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with torch.no_grad():
             out = knowledge(facts, language.encode_missions(torch.as_tensor(obs["mission"])[None]).pooled)
         subjects = [vocab.token(int(i)) for i in obs["facts"][:, 0]]
-        for read, target in targets.items():
+        for name, target in targets.items():
+            read = name.split(" (")[0]
             if out.read_weights is None or read not in out.read_weights:
                 continue
+            records = {target} if isinstance(target, str) else target
             weights = out.read_weights[read][0].numpy()
-            mass.setdefault(read, []).append(float(sum(w for w, s in zip(weights, subjects) if s == target)))
+            mass.setdefault(name, []).append(float(sum(w for w, s in zip(weights, subjects) if s in records)))
     env.close()
     report = {"agent": args.agent, "env": args.env, "split": args.split, "episodes": args.episodes,
               "reads": {read: {"mass_on_target": round(float(np.mean(m)), 3),
