@@ -27,8 +27,14 @@ import numpy as np
 import torch
 
 from fusiongym.envs.vocab import get_vocab
-from fusiongym.fusion.knowledge import (ONTOLOGY_RELATIONS, TripleEncoder, hold_out_triples, link_prediction_metrics,
-                                        ontology_triples, pretrain_link_prediction)
+from fusiongym.fusion.knowledge import (
+    ONTOLOGY_RELATIONS,
+    TripleEncoder,
+    hold_out_triples,
+    link_prediction_metrics,
+    ontology_triples,
+    pretrain_link_prediction,
+)
 
 KS = (1, 3, 10)
 

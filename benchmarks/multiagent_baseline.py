@@ -41,12 +41,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from fusiongym.agents.imitation import Imitation
-from fusiongym.envs.multiagent import GuideFollowerBatch, KnowledgeSplitBatch, ScriptedSplitPair
-from fusiongym.envs.multiagent_registration import MULTIAGENT_REGISTRATIONS
-from fusiongym.envs.vocab import get_vocab
-from fusiongym.fusion.vision import TileCNNEncoder
-from fusiongym.training.seeds import SEEDS
 from gymnasium.utils import seeding
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -55,6 +49,12 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 from torch import nn
 
 import fusiongym  # noqa: F401
+from fusiongym.agents.imitation import Imitation
+from fusiongym.envs.multiagent import GuideFollowerBatch, KnowledgeSplitBatch, ScriptedSplitPair
+from fusiongym.envs.multiagent_registration import MULTIAGENT_REGISTRATIONS
+from fusiongym.envs.vocab import get_vocab
+from fusiongym.fusion.vision import TileCNNEncoder
+from fusiongym.training.seeds import SEEDS
 
 CORES: dict[str, type] = {"GuideFollower": GuideFollowerBatch, "KnowledgeSplit": KnowledgeSplitBatch}
 #: The agents a listener run learns, per env and ``--learners`` choice.

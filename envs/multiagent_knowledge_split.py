@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusiongym.envs.multiagent.knowledge_split import KnowledgeSplitAECEnv, KnowledgeSplitEnv
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
+
+from fusiongym.envs.multiagent.knowledge_split import KnowledgeSplitAECEnv, KnowledgeSplitEnv
 
 #: The unwrapped AEC env (a class, as PettingZoo's ``raw_env`` is).
 raw_env = KnowledgeSplitAECEnv

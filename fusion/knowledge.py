@@ -355,8 +355,8 @@ def ontology_triples(split: str | None = "train", vocab: Any = None) -> np.ndarr
     """``[N, 3]`` suite ids of what the shipped ontology states about each kind: its category (``is_a``), shape,
     colour and material (:data:`ONTOLOGY_RELATIONS`), in file order. ``split="train"`` keeps the kinds training
     episodes use, ``"test"`` the held-out kinds, ``None`` all."""
-    from fusiongym.envs.ontology import load_ontology
     from fusiongym.envs.language import SPLITS
+    from fusiongym.envs.ontology import load_ontology
 
     if split is not None and split not in SPLITS:
         raise ValueError(f"split={split!r} is not a split: choose one of {', '.join(SPLITS)} or None")

@@ -132,7 +132,7 @@ class TokenBridge:
             self.suffix: tuple[int, ...] = ()
             self.pad_id = 0
             return
-        self.pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if t is not None))
+        self.pad_id = next(t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if t is not None)
         self._probe_ids = self._encode(self._PROBE)
         self.prefix, self.suffix = self._special_frame()
         surfaces = [vocab.surface(i) for i in range(vocab.size)]
@@ -242,8 +242,10 @@ class TextOutput:
 
 def backbone_kind(hf_config: Any) -> str:
     """``"encoder_decoder"``, ``"encoder"`` (BERT family) or ``"decoder"`` (GPT-2, Llama, Qwen, ...)."""
-    from transformers.models.auto.modeling_auto import (MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-                                                        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES)
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+    )
 
     if getattr(hf_config, "is_encoder_decoder", False) or hf_config.model_type in \
             MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:

@@ -59,14 +59,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import fusiongym
 from fusiongym.envs import env_ids
 from fusiongym.training.config import BUILTIN_AGENTS, RunConfig, build_run_config
 from fusiongym.training.evaluation import evaluate
 from fusiongym.training.leaderboard import Leaderboard, export
 from fusiongym.training.runs import builtin_policy, evaluate_run, submission_from_eval, submission_from_run
 from fusiongym.training.train import read_run_config, read_state, train
-
-import fusiongym
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCES = BUILTIN_AGENTS

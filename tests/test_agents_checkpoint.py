@@ -14,8 +14,15 @@ import torch
 
 import fusiongym  # noqa: F401
 from fusion_testing import TINY_BERT
-from fusiongym.agents.checkpoint import (CheckpointError, UntrustedPickleError, load_agent, load_sb3_zip,
-                                        save_agent, space_from_json, space_to_json)
+from fusiongym.agents.checkpoint import (
+    CheckpointError,
+    UntrustedPickleError,
+    load_agent,
+    load_sb3_zip,
+    save_agent,
+    space_from_json,
+    space_to_json,
+)
 from fusiongym.agents.factory import make_agent
 from fusiongym.fusion.config import FusionConfig
 

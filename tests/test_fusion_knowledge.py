@@ -12,9 +12,17 @@ import torch
 
 from fusion_testing import FACTS, TINY_BERT, facts_block, suite_vocab
 from fusiongym.fusion.config import FusionConfig
-from fusiongym.fusion.knowledge import (ONTOLOGY_RELATIONS, TextEntityEmbedding, TripleEncoder, VerbalisedFactsEncoder,
-                                        attention_pool, hold_out_triples, link_prediction_metrics, ontology_triples,
-                                        pretrain_link_prediction)
+from fusiongym.fusion.knowledge import (
+    ONTOLOGY_RELATIONS,
+    TextEntityEmbedding,
+    TripleEncoder,
+    VerbalisedFactsEncoder,
+    attention_pool,
+    hold_out_triples,
+    link_prediction_metrics,
+    ontology_triples,
+    pretrain_link_prediction,
+)
 from fusiongym.fusion.language import LanguageBackbone
 
 torch.set_num_threads(1)

@@ -10,12 +10,25 @@ import numpy as np
 import pytest
 import torch
 
-from fusion_testing import (FACTS, MISSIONS, TINY_LANGUAGE_CONFIGS, facts_block, mission_row, save_tiny_tokenizer,
-                            suite_vocab)
+from fusion_testing import (
+    FACTS,
+    MISSIONS,
+    TINY_LANGUAGE_CONFIGS,
+    facts_block,
+    mission_row,
+    save_tiny_tokenizer,
+    suite_vocab,
+)
 from fusiongym.envs.vocab import Vocabulary
 from fusiongym.fusion.config import FusionConfig, FusionConfigError
-from fusiongym.fusion.language import (EncodingCache, LanguageBackbone, TokenBridge, resolve_source, sort_fact_rows,
-                                       verbalise_facts)
+from fusiongym.fusion.language import (
+    EncodingCache,
+    LanguageBackbone,
+    TokenBridge,
+    resolve_source,
+    sort_fact_rows,
+    verbalise_facts,
+)
 
 torch.set_num_threads(1)
 

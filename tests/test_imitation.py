@@ -3,7 +3,6 @@ resumes to the same step count, evaluates and fine-tunes like PPO (``--init-from
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fusiongym.training.evaluation import RandomPolicy, evaluate
 from fusiongym.training.leaderboard import (
     DuplicateSubmissionError,

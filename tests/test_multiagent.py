@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 pettingzoo = pytest.importorskip("pettingzoo")
+from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
+
+import fusiongym  # noqa: F401  (registers the ids)
 from fusiongym.envs import multiagent_guide_follower, multiagent_knowledge_split
 from fusiongym.envs.core import InvalidActionError
 from fusiongym.envs.multiagent import (
@@ -25,9 +28,6 @@ from fusiongym.envs.ontology import load_ontology
 from fusiongym.envs.rendering import AGENT_RGB, COLOUR_RGB, WALL_RGB
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import DONE, FORWARD, LEFT
-from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
-
-import fusiongym  # noqa: F401  (registers the ids)
 
 IDS = multiagent_env_ids()
 SMALL = {"fusiongym/GuideFollower-v0": GuideFollowerEnv, "fusiongym/KnowledgeSplit-v0": KnowledgeSplitEnv}

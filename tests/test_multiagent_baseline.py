@@ -15,10 +15,11 @@ import pytest
 pytest.importorskip("pettingzoo")
 pytest.importorskip("stable_baselines3")
 import torch
-from fusiongym.envs.multiagent import GuideFollowerBatch, GuideFollowerEnv, KnowledgeSplitBatch
-from fusiongym.training.seeds import SEEDS
 from gymnasium.utils import seeding
 from stable_baselines3.common.preprocessing import preprocess_obs
+
+from fusiongym.envs.multiagent import GuideFollowerBatch, GuideFollowerEnv, KnowledgeSplitBatch
+from fusiongym.training.seeds import SEEDS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "multiagent_baseline.py"
 _spec = importlib.util.spec_from_file_location("multiagent_baseline", SCRIPT)

@@ -59,6 +59,7 @@ def test_an_empty_hyperparameter_file_is_named(tmp_path: Path, capsys) -> None:
 
 def test_an_unavailable_device_is_named_before_anything_is_written(tmp_path: Path) -> None:
     import torch
+
     from fusiongym.training.config import ConfigError, build_run_config
     from fusiongym.training.train import train
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from fusiongym.envs import env_ids
 from fusiongym.training.config import (
     ALGOS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from fusiongym.envs import env_ids
 from fusiongym.training.evaluation import (
     OraclePolicy,

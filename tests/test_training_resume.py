@@ -118,6 +118,7 @@ def test_qlearning_checkpoints_its_table_and_evaluates(tmp_path: Path, capsys) -
 
 def test_train_env_kwargs_change_the_training_worlds_only(tmp_path: Path, capsys, monkeypatch) -> None:
     import gymnasium as gym
+
     from fusiongym.training.cli import main
 
     made: list[tuple[str, dict]] = []
@@ -146,6 +147,7 @@ def test_train_env_kwargs_change_the_training_worlds_only(tmp_path: Path, capsys
 ])
 def test_corrupt_run_folders_give_clear_errors(tmp_path: Path, damage, message: str, capsys) -> None:
     import yaml
+
     from fusiongym.training.config import build_run_config
     from fusiongym.training.evaluation import atomic_write_text
 
@@ -166,6 +168,7 @@ def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path, monkeypatch) -> None
     """An off-policy run checkpoints its replay buffer as a compressed .npz of arrays (no pickle; SB3's own
     save_replay_buffer pickles the object) and a resumed run learns on from it."""
     import numpy as np
+
     from fusiongym.training import train as train_module
     from fusiongym.training.config import build_run_config
     from fusiongym.training.train import read_state, train
@@ -212,10 +215,11 @@ def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path, monkeypatch) -> None
 def test_a_full_disk_is_a_clear_error_that_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
     import errno
 
+    from stable_baselines3 import PPO
+
     from fusiongym.training.config import build_run_config
     from fusiongym.training.evaluation import DiskFullError
     from fusiongym.training.train import read_state, train, verified_checkpoint
-    from stable_baselines3 import PPO
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     config = build_run_config("fusiongym/GoTo-v1", "ppo", "sb3_default", timesteps=512, checkpoint_every=128,

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+
 from fusiongym.envs import REGISTRATIONS, env_ids
 from fusiongym.training.config import ALGOS, BUILTIN_AGENTS
 

@@ -263,6 +263,7 @@ class RunConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the fix if this run cannot be started."""
         import gymnasium as gym
+
         from fusiongym.envs import env_ids
 
         if self.env_id not in gym.registry or not self.env_id.startswith("fusiongym/"):

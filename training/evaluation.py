@@ -18,10 +18,10 @@ from typing import Any, BinaryIO, Protocol
 
 import gymnasium as gym
 import numpy as np
-from fusiongym.training.seeds import SEEDS, SEEDS_VERSION
 from scipy import stats
 
 import fusiongym  # noqa: F401  (registers the ids)
+from fusiongym.training.seeds import SEEDS, SEEDS_VERSION
 
 DEFAULT_EPISODES = 100
 CONFIDENCE = 0.95

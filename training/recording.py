@@ -11,9 +11,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from fusiongym.training.evaluation import BatchPolicy
 
 import fusiongym  # noqa: F401  (registers the ids)
+from fusiongym.training.evaluation import BatchPolicy
 
 
 def record_episodes(env_id: str, policy: BatchPolicy, out: str | Path, episodes: int = 3, seed: int = 0,

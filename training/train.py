@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+
 from fusiongym.training.config import IMITATION_ALGOS, ConfigError, RunConfig
 from fusiongym.training.evaluation import DiskFullError, atomic_write, atomic_write_text
 
@@ -381,6 +382,7 @@ def start_wandb(config: RunConfig, run_dir: Path) -> Any:
 def log_episodes_to_wandb(wandb_run: Any, run_dir: Path, config: RunConfig) -> None:
     """Record two greedy test-split episodes of the trained agent and log the GIF to wandb."""
     import wandb
+
     from fusiongym.training.recording import record_episodes
     from fusiongym.training.runs import load_run_policy
 
@@ -570,8 +572,9 @@ def start_from_run(model: Any, other_run: Path) -> None:
 def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pickle: bool = False,
               device: str = "cpu") -> Any:
     """PPO / DQN / RecurrentPPO through ``fusiongym.agents.make_agent`` on the native batch (or its checkpoint)."""
-    from fusiongym.agents.factory import algorithm_class
     from stable_baselines3.common.vec_env import VecMonitor
+
+    from fusiongym.agents.factory import algorithm_class
 
     done = state["num_timesteps"]
     if done:
@@ -691,8 +694,9 @@ def save_imitation_checkpoint(learner: Any, run_dir: Path, state: dict[str, Any]
 
 def learn_imitation(learner: Any, config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
                     segment_start: float, progress: bool, evaluation: PeriodicEvaluation) -> None:
-    from fusiongym.agents.checkpoint import save_agent
     from tqdm import tqdm
+
+    from fusiongym.agents.checkpoint import save_agent
 
     learner.logger = logger
     bar = tqdm(total=config.total_timesteps, initial=learner.num_timesteps, unit="step", disable=not progress,
@@ -751,6 +755,7 @@ def load_qtable(agent: Any, path: Path) -> None:
 def build_qlearning(config: RunConfig, run_dir: Path, state: dict[str, Any]) -> tuple[Any, Any]:
     """The tabular agent (its table read back on resume) and the one training env."""
     import gymnasium as gym
+
     from fusiongym.agents.qlearning import QLearningAgent
 
     done = state["num_timesteps"]

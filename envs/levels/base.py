@@ -16,8 +16,8 @@ import numpy as np
 from fusiongym.envs.knowledge import (
     EpisodeKnowledge,
     Fact,
-    apply_knowledge_controls,
     appearance_facts,
+    apply_knowledge_controls,
     sample_distractors,
     shuffled_facts,
 )

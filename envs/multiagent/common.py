@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from fusiongym.envs.core import ENV_KWARGS, InvalidActionError
 from fusiongym.envs.levels import Level
 from fusiongym.envs.vocab import get_vocab

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+
 from fusiongym.envs.core import Simulation, check_action, tile_atlas
 from fusiongym.envs.levels import (
     AvoidLevel,

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+
 from fusiongym.envs.core import Simulation, tile_atlas
 from fusiongym.envs.knowledge import EpisodeKnowledge
 from fusiongym.envs.levels import Episode, Subgoal

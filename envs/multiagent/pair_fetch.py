@@ -6,9 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from fusiongym.envs.language import PickupCategoryInstr
 from fusiongym.envs.levels import Episode, FetchLevel, RoomGrid
 from fusiongym.envs.world import DOOR_CLOSED, DOOR_OPEN, FLOOR, OutcomeTables
+
 
 @dataclass
 class PairEpisode(Episode):

@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from fusiongym.envs.levels import Episode
-from fusiongym.envs.vocab import get_vocab
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+
+from fusiongym.envs.levels import Episode
+from fusiongym.envs.vocab import get_vocab
 
 
 class FusionParallelEnv(ParallelEnv):

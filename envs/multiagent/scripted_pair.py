@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import DONE, FORWARD, PICKUP, RIGHT
 
