@@ -382,7 +382,7 @@ def _optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str,
     if len(groups) != len(current["param_groups"]):
         raise CheckpointError("the saved optimizer does not fit this policy (different parameter groups)")
     merged = [{**now, **{k: (tuple(v) if k == "betas" else v) for k, v in saved.items()}}
-              for now, saved in zip(current["param_groups"], groups)]
+              for now, saved in zip(current["param_groups"], groups, strict=True)]
     try:
         optimizer.load_state_dict({"state": state, "param_groups": merged})
     except (ValueError, KeyError, RuntimeError) as err:

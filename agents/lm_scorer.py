@@ -163,7 +163,7 @@ class LMScorerAgent:
         ``env`` (default: the agent's own), whose current state ``observation`` must be."""
         rows = _rows(observation)
         views = self.view_texts(observation, env)
-        actions = [int(np.argmax(self.action_scores(row, view))) for row, view in zip(rows, views)]
+        actions = [int(np.argmax(self.action_scores(row, view))) for row, view in zip(rows, views, strict=True)]
         if np.asarray(observation["mission"]).ndim == 2:
             return np.asarray(actions), None
         return np.asarray(actions[0]), None

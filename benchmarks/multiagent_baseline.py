@@ -290,7 +290,7 @@ class SharedPolicyVecEnv(_CoreVecEnv):
         for space in (self.core.observation_spaces[a] for a in self.agents):
             for key, box in space.spaces.items():
                 if key in union and union[key].shape != box.shape:
-                    shape = tuple(max(a, b) for a, b in zip(union[key].shape, box.shape))
+                    shape = tuple(max(a, b) for a, b in zip(union[key].shape, box.shape, strict=True))
                     union[key] = gym.spaces.Box(0, int(box.high.max()), shape, box.dtype)
                 elif key not in union:
                     union[key] = box

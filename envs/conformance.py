@@ -46,7 +46,7 @@ def check_determinism(make_env: Callable[[], gym.Env], steps: int = 250, seed: i
     first = rollout(make_env(), seed, steps)
     second = rollout(make_env(), seed, steps)
     assert len(first) == len(second), "the two runs ended episodes at different steps"
-    for t, (a, b) in enumerate(zip(first, second)):
+    for t, (a, b) in enumerate(zip(first, second, strict=True)):
         _assert_obs_equal(a[0], b[0], f"step {t}")
         assert a[1:] == b[1:], f"step {t}: (reward, terminated, truncated) {a[1:]} != {b[1:]}"
 

@@ -133,7 +133,7 @@ class Simulation:
         """A new episode in each world of ``rows``, world ``rows[i]`` drawn with ``rngs[i]``."""
         max_facts = int(self.env_kwargs["max_facts"])
         vocab = get_vocab()
-        for b, rng in zip(rows, rngs):
+        for b, rng in zip(rows, rngs, strict=True):
             episode = self.level.generate(rng, max_facts)
             self.batch.load(b, episode.layout, self.shape_index, self.colour_index)
             self.episodes[b] = episode

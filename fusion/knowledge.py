@@ -366,7 +366,7 @@ def ontology_triples(split: str | None = "train", vocab: Any = None) -> np.ndarr
         vocab = get_vocab()
     rows = [(vocab.id(kind.name), vocab.id(relation), vocab.id(value))
             for kind in load_ontology().kinds if split is None or kind.split == split
-            for relation, value in zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material))]
+            for relation, value in zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material), strict=True)]
     return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
 
 
@@ -378,7 +378,7 @@ def hold_out_triples(triples: np.ndarray, fraction: float = 0.2, seed: int = 0) 
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction={fraction} must be between 0 and 1 (exclusive)")
     entities, counts = np.unique(triples[:, [0, 2]], return_counts=True)
-    left = dict(zip(entities.tolist(), counts.tolist()))  # training triples that still mention each entity
+    left = dict(zip(entities.tolist(), counts.tolist(), strict=True))  # training triples that still mention each entity
     wanted = round(fraction * len(triples))
     held = np.zeros(len(triples), bool)
     for n in np.random.default_rng(seed).permutation(len(triples)).tolist():

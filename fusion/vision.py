@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -90,7 +91,7 @@ class TileCNNEncoder(nn.Module):
         self.shape_channel = shape_channel
         layers: list[nn.Module] = [nn.Conv2d(in_channels + int(shape_channel), channels[0], patch, stride=patch),
                                    nn.ReLU()]
-        for previous, out in zip(channels, channels[1:]):
+        for previous, out in pairwise(channels):
             layers += [nn.Conv2d(previous, out, 3, padding=1), nn.ReLU()]
         self.stages = nn.Sequential(*layers)
         self.grid = grid

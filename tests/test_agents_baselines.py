@@ -210,7 +210,7 @@ def test_lm_scorer_prompt_says_what_is_in_view(tiny_lm: tuple[Any, Any]) -> None
     prompts = _recording_prompts(agent)
     assert agent.predict(batch)[0].shape == (6,)
     assert len(prompts) == 6
-    for prompt, seen in zip(prompts, in_view):
+    for prompt, seen in zip(prompts, in_view, strict=True):
         assert all(f"a {thing}" in prompt for thing in seen), (seen, prompt)
         assert ("You see nothing." in prompt) == (not seen)
     # a single env seeded b is world b of the vector env seeded 0
@@ -242,7 +242,7 @@ def test_lm_scorer_runs_the_evaluation_protocol_on_the_vector_envs_views(tiny_lm
     result = evaluate(agent, "fusiongym/Fetch-v0", split="train", episodes=2, batch_size=2,
                       env_kwargs={"max_steps": 3}, progress=False)
     assert result.episodes == 2 and len(prompts) == len(views) >= 2
-    assert all(view in prompt for view, prompt in zip(views, prompts))
+    assert all(view in prompt for view, prompt in zip(views, prompts, strict=True))
     assert any(view != "You see nothing." for view in views)
 
 

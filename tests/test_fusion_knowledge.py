@@ -172,7 +172,7 @@ def test_ontology_triples_state_each_kinds_category_and_look_per_split() -> None
     assert not set(train[:, 0]) & set(test[:, 0])  # held-out kinds stay out of the train split's triples
     apple = {vocab.token(int(r)): vocab.token(int(t)) for h, r, t in train if vocab.token(int(h)) == "apple"}
     kind = next(k for k in kinds if k.name == "apple")
-    assert apple == dict(zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material)))
+    assert apple == dict(zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material), strict=True))
     assert len(ontology_triples(None)) == len(train) + len(test)
     with pytest.raises(ValueError, match="choose one of train, test"):
         ontology_triples("validation")

@@ -69,7 +69,7 @@ def test_a_checkpoint_restores_weights_optimizer_and_progress(tmp_path: Path) ->
     second = Imitation(make_agent("ppo", venv, policy="cnn", seed=1, device="cpu"), venv, expert, rollout=4)
     second.load(tmp_path / "ckpt")
     assert (second.num_timesteps, second.updates) == (first.num_timesteps, first.updates)
-    for a, b in zip(first.policy.parameters(), second.policy.parameters()):
+    for a, b in zip(first.policy.parameters(), second.policy.parameters(), strict=True):
         assert torch.equal(a, b)
     saved, loaded = first.optimizer.state_dict(), second.optimizer.state_dict()
     for index, entry in saved["state"].items():
@@ -159,7 +159,7 @@ def test_ppo_starts_from_an_imitation_run(tmp_path: Path, monkeypatch) -> None:
                               overrides=["n_envs=2", "n_steps=32", "batch_size=32"])
     model = _new_model(config, _training_env(config, 0), "ppo")
     trained = load_agent(source / "agent")
-    for (name, a), b in zip(model.policy.state_dict().items(), trained.policy.state_dict().values()):
+    for (name, a), b in zip(model.policy.state_dict().items(), trained.policy.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     train(config, tmp_path / "ppo", progress=False)
     assert "init_from" in (tmp_path / "ppo" / "config.yaml").read_text()
@@ -248,7 +248,7 @@ def test_the_goal_head_learns_the_experts_target_cells_and_is_checkpointed(tmp_p
     restored = learner(epochs=1, seed=1)
     restored.load(tmp_path / "ckpt")
     assert restored.goal_head is not None and fitted.goal_head is not None
-    for a, b in zip(fitted.goal_head.parameters(), restored.goal_head.parameters()):
+    for a, b in zip(fitted.goal_head.parameters(), restored.goal_head.parameters(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="needs goal_cells"):
         Imitation(fitted.model, venv, expert=lambda: venv.native.oracle_actions(True), goal_loss=1.0)

@@ -295,7 +295,7 @@ def test_render_frames() -> None:
         assert orange == set(bodies), env_id  # the agents, and nothing else, drawn in the agent's colour
         for cell, direction in bodies.items():
             assert _heading(_cell_pixels(frame, cell, ts), ts) == direction, (env_id, cell)
-        for obj, cell in zip(episode.layout.objects, episode.layout.object_pos):
+        for obj, cell in zip(episode.layout.objects, episode.layout.object_pos, strict=True):
             assert (_cell_pixels(frame, cell, ts) == COLOUR_RGB[obj.colour]).all(axis=1).any(), (env_id, obj, cell)
         assert (_cell_pixels(frame, (0, 0), ts) == WALL_RGB).all()
         beside = frame[:, width * ts:]  # the text panel: the missions (and facts) in light letters

@@ -36,7 +36,7 @@ def test_copied_world_steps_as_the_original() -> None:
     for action in rng.integers(7, size=40):  # both copies of world 2 step alike (the flat views stayed valid)
         out_dst = dst.step(np.array([0, action]))
         out_orig = original.step(np.array([action]))
-        for a, b in zip(out_dst, out_orig):
+        for a, b in zip(out_dst, out_orig, strict=True):
             assert a[1] == b[0]
         np.testing.assert_array_equal(dst.ego_tiles()[1], original.ego_tiles()[0])
 

@@ -253,8 +253,8 @@ def test_view_slots_name_the_objects_the_view_shows_and_hide_the_occluded() -> N
         # facing east from (3, 2): the square at (2, 2) is 0 ahead, 1 left; the ball 3 ahead behind the door
         assert slots[v - 1, v // 2 - 1] == 1
         assert slots[v - 1 - 3, v // 2] == (0 if see_through else -1)
-        shown = {(int(y), int(x)) for y, x in zip(*np.nonzero(slots >= 0))}
-        objects = {(int(y), int(x)) for y, x in zip(*np.nonzero(tiles >= batch.tiles.object_base))
+        shown = {(int(y), int(x)) for y, x in zip(*np.nonzero(slots >= 0), strict=True)}
+        objects = {(int(y), int(x)) for y, x in zip(*np.nonzero(tiles >= batch.tiles.object_base), strict=True)
                    if tiles[y, x] < batch.tiles.agent_base}
         assert shown == objects
 

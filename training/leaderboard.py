@@ -584,7 +584,7 @@ def render_text(rows: list[dict[str, Any]], highlight: str | None = None) -> str
         widths = [max(len(line[i]) for line in table) for i in range(len(TABLE_COLUMNS))]
         for n, line in enumerate(table):
             mark = "→ " if n and highlight and items[n - 1]["agent"] == highlight else "  "
-            out.append(mark + "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+            out.append(mark + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
         out.append("")
     if rows:
         if not all(is_ranked(r) for r in rows):

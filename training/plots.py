@@ -34,11 +34,11 @@ def plot_learning_curve(run_dir: Path, out: Path | None = None) -> Path | None:
         return None
     out = out or Path(run_dir) / "learning_curve.png"
     figure, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.5))
-    for axis, (label, series) in zip(axes, CURVES):
+    for axis, (label, series) in zip(axes, CURVES, strict=True):
         for key, legend in series:
             points = [(r["time/total_timesteps"], r[key]) for r in rows if key in r]
             if points:
-                axis.plot(*zip(*points), marker="o" if key.startswith("eval/") else ".", label=legend)
+                axis.plot(*zip(*points, strict=True), marker="o" if key.startswith("eval/") else ".", label=legend)
         axis.set_xlabel("environment steps")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)

@@ -747,7 +747,7 @@ def load_qtable(agent: Any, path: Path) -> None:
     """Fill ``agent.q`` from :func:`save_qtable`'s file."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            agent.q = {bytes(k): np.array(v) for k, v in zip(data["keys"], data["values"])}
+            agent.q = {bytes(k): np.array(v) for k, v in zip(data["keys"], data["values"], strict=True)}
     except (OSError, ValueError, KeyError) as err:
         raise RunFolderError(f"{path} is corrupt ({err}); start a new run") from None
 

@@ -392,8 +392,8 @@ class Level(ABC):
         passable = np.isin(grid.cells, (FLOOR, DOOR_OPEN, DOOR_CLOSED))
         for y, x in positions:
             passable[y, x] = False
-        targets = {p for p, outcome in zip(positions, tables.face) if outcome == SUCCESS}
-        forbidden = {p for p, outcome in zip(positions, tables.face) if outcome == FAILURE}
+        targets = {p for p, outcome in zip(positions, tables.face, strict=True) if outcome == SUCCESS}
+        forbidden = {p for p, outcome in zip(positions, tables.face, strict=True) if outcome == FAILURE}
         return (-1, tuple(sorted(targets))), HeadingPlan(passable, targets, forbidden)
 
     def _looks(self, rng: np.random.Generator, kinds: list) -> list[tuple[str, str]]:
@@ -409,7 +409,7 @@ class Level(ABC):
     def _kind_objects(self, rng: np.random.Generator, kinds: list, relevant: bool = True) -> tuple[list[WorldObject], list[Fact]]:
         """Objects for ``kinds`` drawn with their looks, and the facts that state each kind's look and category."""
         objects, facts = [], []
-        for kind, (shape, colour) in zip(kinds, self._looks(rng, kinds)):
+        for kind, (shape, colour) in zip(kinds, self._looks(rng, kinds), strict=True):
             obj, stated = _kind_object(kind.name, kind.category, kind.pickable, shape, colour, relevant)
             objects.append(obj)
             facts += stated

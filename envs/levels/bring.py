@@ -44,7 +44,7 @@ class BringLevel(Level):
             return None
         grid = self._new_grid(rng)
         objects, facts = self._kind_objects(rng, containers + medicines)
-        facts += [Fact(m.name, "cures", a, True) for m, a in zip(medicines, cures)]
+        facts += [Fact(m.name, "cures", a, True) for m, a in zip(medicines, cures, strict=True)]
         facts += self._ontology_distractor_facts(rng, exclude={k.name for k in medicines + containers})
         positions = grid.place(rng, len(objects))
         ailment = cures[int(rng.integers(len(cures)))]

@@ -43,7 +43,7 @@ class DefeatLevel(Level):
             return None
         grid = self._new_grid(rng)
         objects, facts = self._kind_objects(rng, monsters + weapons)
-        facts += [Fact(m.name, "weak_to", w, True) for m, w in zip(monsters, weak_to)]
+        facts += [Fact(m.name, "weak_to", w, True) for m, w in zip(monsters, weak_to, strict=True)]
         facts += self._ontology_distractor_facts(rng, exclude={k.name for k in monsters + weapons})
         positions = grid.place(rng, len(objects))
         instruction = DefeatInstr(monsters[0].name)

@@ -34,7 +34,7 @@ def sample_rule(
         raise GenerationError(f"{len(subjects)} rule subjects need at least as many objects, got {len(objects)}")
     for _ in range(tries):
         picks = [objects[int(i)] for i in rng.permutation(len(objects))[: len(subjects)]]
-        if all(held_out_rule(s, o) == (split == "test") for s, o in zip(subjects, picks)):
+        if all(held_out_rule(s, o) == (split == "test") for s, o in zip(subjects, picks, strict=True)):
             return picks
     return None
 

@@ -56,7 +56,7 @@ class UnlockLevel(Level):
         for r, c in ((0, 0), (0, 2), (2, 0), (2, 2)):  # the corners are solid rock
             grid.cells[r * step : (r + 1) * step + 1, c * step : (c + 1) * step + 1] = WALL
         rooms = [self._SIDE_ROOMS[int(i)] for i in rng.permutation(4)[: self.num_doors]]
-        for (r, c), colour in zip(rooms, colours):
+        for (r, c), colour in zip(rooms, colours, strict=True):
             offset = int(rng.integers(1, step))
             y, x = (max(r, 1) * step, step + offset) if c == 1 else (step + offset, max(c, 1) * step)
             grid.cells[y, x] = DOOR_LOCKED
@@ -69,8 +69,8 @@ class UnlockLevel(Level):
         for slot, door in enumerate(opens):  # the dynamics: each door opens for the key (slot) the facts name
             y, x = grid.doors[colours.index(door.removesuffix("_door"))]
             grid.door_key[y, x] = slot
-        facts += [Fact(k.name, "opens", door, True) for k, door in zip(keys, opens)]
-        facts += [Fact(t.name, "lies_behind", door_token(colour), True) for t, colour in zip(treasures, colours)]
+        facts += [Fact(k.name, "opens", door, True) for k, door in zip(keys, opens, strict=True)]
+        facts += [Fact(t.name, "lies_behind", door_token(colour), True) for t, colour in zip(treasures, colours, strict=False)]
         facts += self._ontology_distractor_facts(rng, exclude={k.name for k in keys + treasures})
         instruction = UnlockInstr(treasures[0].name)
         return self._finish(
@@ -84,7 +84,7 @@ class UnlockLevel(Level):
         layout = episode.layout
         onto = self.ontology
         doors = {door_token(onto.colours[int(layout.door_colour[y, x])]): (int(y), int(x))
-                 for y, x in zip(*np.nonzero(layout.cells == DOOR_LOCKED))}
+                 for y, x in zip(*np.nonzero(layout.cells == DOOR_LOCKED), strict=True)}
         door = belief.one_of(belief.objects(target_kind, "lies_behind"), "lies_behind") or sorted(doors)[
             belief.choose(list(range(len(doors))), "door")
         ]
