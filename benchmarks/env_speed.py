@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from functools import partial
 
 import gymnasium as gym
 import numpy as np
@@ -71,11 +72,11 @@ def main() -> None:
     for env_id in args.levels:
         env = gym.make(env_id)
         assert env.observation_space["image"].shape == (56, 56, 3)
-        single = best_of(args.repeats, lambda: single_env_speed(env, args.steps))
+        single = best_of(args.repeats, partial(single_env_speed, env, args.steps))
         rows.append((env_id, "1 env", single, single / reference))
         vec = gym.make_vec(env_id, num_envs=args.num_envs, vectorization_mode="vector_entry_point")
         vec_steps = max(20, args.steps * 10 // args.num_envs)
-        batched = best_of(args.repeats, lambda: vector_env_speed(vec, vec_steps))
+        batched = best_of(args.repeats, partial(vector_env_speed, vec, vec_steps))
         rows.append((env_id, f"native vector x{args.num_envs}", batched, batched / reference))
 
     print(f"{'env':44} {'mode':22} {'steps/s':>12} {'x MiniGrid':>11}")

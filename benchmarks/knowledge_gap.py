@@ -11,6 +11,7 @@ A second table shows what each knowledge control does to the oracle that reads t
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import gymnasium as gym
 
@@ -39,7 +40,7 @@ def main() -> None:
     print(f"test split, {args.episodes} episodes per cell, seeds {args.seed}..{args.seed + args.episodes - 1}")
     print(f"{'level':28} {'oracle with facts':>18} {'oracle without':>15} {'gap':>6}  necessary")
     for env_id in ids:
-        make = lambda: gym.make(env_id, split="test")  # noqa: E731
+        make = partial(gym.make, env_id, split="test")
         reading = oracle_success_rate(make, args.episodes, use_facts=True, seed=args.seed)
         blind = oracle_success_rate(make, args.episodes, use_facts=False, seed=args.seed)
         ok = "yes" if reading >= 0.99 and blind <= 0.5 else "NO"
@@ -50,7 +51,7 @@ def main() -> None:
         print(f"\nknowledge controls, train split, oracle reading the shown facts, {args.episodes} episodes per cell")
         print(f"{'control':22}" + "".join(f"{i.split('/')[1]:>12}" for i in small))
         for name, kwargs in CONTROLS.items():
-            rates = [oracle_success_rate(lambda: gym.make(i, **kwargs), args.episodes, seed=args.seed) for i in small]
+            rates = [oracle_success_rate(partial(gym.make, i, **kwargs), args.episodes, seed=args.seed) for i in small]
             print(f"{name:22}" + "".join(f"{r:12.1%}" for r in rates))
 
 

@@ -1,4 +1,4 @@
-"""Build ``leaderboard/``: every agent on the test split of every registered level, resumably.
+r"""Build ``leaderboard/``: every agent on the test split of every registered level, resumably.
 
 For every current env id in the registry (a new level is included the moment it is registered; an id superseded
 by a newer version is left out unless ``--levels`` names it), on the test split's first
@@ -26,7 +26,7 @@ select parts of the matrix and a later call adds the rest::
     python scripts/make_leaderboard.py --agents random oracle blind-oracle dagger-fusion --seeds 0
     python scripts/make_leaderboard.py --levels fusiongym/Defeat-v1 --seeds 1 2
     python scripts/make_leaderboard.py --ablations-only          # ablation rows of each level's best agent
-    python scripts/make_leaderboard.py --out /tmp/lb --runs /tmp/lb-runs --agents dagger-fusion \\
+    python scripts/make_leaderboard.py --out /tmp/lb --runs /tmp/lb-runs --agents dagger-fusion \
         --levels fusiongym/GoTo-v1 --timesteps dagger-fusion=20000        # a quick look
 
 When a recipe or the oracle changes, ``--rebuild AGENT ...`` first withdraws those agents' rows on the selected

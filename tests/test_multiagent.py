@@ -10,7 +10,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-pettingzoo = pytest.importorskip("pettingzoo")
+pytest.importorskip("pettingzoo")
+import pettingzoo
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
 
 import fusiongym  # noqa: F401  (registers the ids)

@@ -255,7 +255,7 @@ def test_a_kill_between_writing_a_checkpoint_and_recording_it_leaves_a_resumable
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     config = build_run_config("fusiongym/GoTo-v1", "ppo", "sb3_default", timesteps=512, checkpoint_every=128,
                               overrides=["n_envs=4", "n_steps=32", "batch_size=64", "n_epochs=1"])
-    original, writes = train_module.write_state, {"n": 0}
+    original = train_module.write_state
 
     def killed_after_the_second_checkpoint_file(run_dir, state):  # type: ignore[no-untyped-def]
         if state.get("checkpoint") and state["checkpoint"]["num_timesteps"] >= 256:
