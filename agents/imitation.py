@@ -209,7 +209,8 @@ class Imitation:
         return loss, agree / (self.rollout * n)
 
     def _fit(self) -> float:
-        data = {key: np.concatenate([m.observations[key] for m in self._memory]) for key in self._memory[0].observations}
+        data = {key: np.concatenate([m.observations[key] for m in self._memory])
+                for key in self._memory[0].observations}
         target = np.concatenate([m.labels for m in self._memory])
         goals = np.concatenate([m.goals for m in self._memory]) if self.goal_head is not None else None
         # the unit of a minibatch: a state, or for a recurrent learner a world's whole rollout (a sequence)

@@ -5,8 +5,9 @@ The oracle reads the facts (``oracle_actions(use_facts=True)``), so a policy can
 seen only by reading them too. Training is DAgger-style, as BabyAI's imitation baselines: ``--envs`` training worlds
 are stepped with the oracle's action or, with probability ``--mix``, the policy's own sampled action (so it also
 learns to recover from its mistakes); every ``--rollout`` steps the policy takes one Adam step on the negative
-log-likelihood of the oracle's actions at every visited state. The loop is ``fusiongym.agents.imitation.Imitation``, the one ``fusiongym train --algo dagger`` runs (this script
-adds the test-split evaluations with facts zeroed along the way). The policy is the SB3 PPO ``MultiInputPolicy`` with
+log-likelihood of the oracle's actions at every visited state. The loop is ``fusiongym.agents.imitation.Imitation``,
+the one ``fusiongym train --algo dagger`` runs (this script adds the test-split evaluations with facts zeroed along
+the way). The policy is the SB3 PPO ``MultiInputPolicy`` with
 the ``FusionExtractor`` that ``fusiongym train --algo ppo --policy fusion`` builds (``training/configs/ppo.yml``'s
 ``fusion`` and ``train_env_kwargs``, overridable with ``--hp``), so the saved agent (``--out``, safetensors) loads
 with ``load_agent`` and evaluates like any other. Every ``--eval-every`` updates it prints one JSON line with

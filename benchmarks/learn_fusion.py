@@ -50,7 +50,8 @@ def main() -> None:
     parser.add_argument("--policy", default="fusion", choices=["fusion", "cnn", "sb3_default"])
     parser.add_argument("--timesteps", type=int, default=400_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hp", action="extend", nargs="+", default=[], help="hyperparameter overrides, as `fusiongym train --hp`")
+    parser.add_argument("--hp", action="extend", nargs="+", default=[],
+                        help="hyperparameter overrides, as `fusiongym train --hp`")
     parser.add_argument("--eval-every", type=int, default=100_000, help="steps between test-split evaluations")
     parser.add_argument("--episodes", type=int, default=200, help="test-split episodes per evaluation")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")

@@ -214,7 +214,8 @@ class TokenViewExtractor(BaseFeaturesExtractor):
             nn.ReLU(),
         )
         if fact_dim:
-            self.fact_mlp = nn.Sequential(nn.Linear(3 * embed_dim + query_dim, 128), nn.ReLU(), nn.Linear(128, fact_dim))
+            self.fact_mlp = nn.Sequential(nn.Linear(3 * embed_dim + query_dim, 128), nn.ReLU(),
+                                          nn.Linear(128, fact_dim))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         maps = self.vision(observations["image"]).maps  # (B, C, grid, grid)
@@ -417,7 +418,8 @@ def run_env(name: str, args: argparse.Namespace) -> dict[str, Any]:
         if args.mode == "listener":
             row[label] = listener_success(model_policy(model, args.deterministic), CORES[name], test_kwargs,
                                           learners, keys, seeds)
-            row[f"scripted_{label}"] = listener_success(scripted_policy, CORES[name], test_kwargs, learners, keys, seeds)
+            row[f"scripted_{label}"] = listener_success(scripted_policy, CORES[name], test_kwargs, learners, keys,
+                                                        seeds)
         else:
             row[label] = scratch_success(model, CORES[name], test_kwargs, seeds, args.deterministic)
     return row
@@ -426,7 +428,8 @@ def run_env(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["listener", "scratch"], default="listener",
-                        help="listener: learned movers with scripted speakers (default); scratch: shared PPO, all learned")
+                        help="listener: learned movers with scripted speakers (default); scratch: shared PPO, all "
+                             "learned")
     parser.add_argument("--envs", nargs="+", default=["GuideFollower", "KnowledgeSplit"], choices=sorted(CORES))
     parser.add_argument("--learners", choices=["one", "both"], default="one",
                         help="listener mode on KnowledgeSplit: learn agent_0's moves (one) or both agents' (both)")
@@ -461,9 +464,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     budget = "default" if args.timesteps is None else f"{args.timesteps}"
     print("python benchmarks/multiagent_baseline.py " + " ".join(sys.argv[1:] if argv is None else argv))
     print(f"mode={args.mode} learners={args.learners} timesteps={budget} train_seed={args.train_seed} "
-          f"eval_seed={args.eval_seed} worlds={args.worlds} threads={args.threads}; test split, {args.episodes} episodes "
+          f"eval_seed={args.eval_seed} worlds={args.worlds} threads={args.threads}; test split, {args.episodes} "
+          "episodes "
           f"(SEEDS['test'][:{args.episodes}]), actions {'greedy' if args.deterministic else 'sampled'}")
-    header = f"{'env':28} {'learned':16} {'imitation':>9} {'ppo steps':>9} {'min':>5} {'train':>6} {'test':>6} {'zeroed':>7}"
+    header = (f"{'env':28} {'learned':16} {'imitation':>9} {'ppo steps':>9} {'min':>5} {'train':>6} {'test':>6} "
+              f"{'zeroed':>7}")
     if args.mode == "listener":
         header += f" {'scripted':>9} {'scripted zeroed':>16}"
     print(header, flush=True)
@@ -472,7 +477,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         budget = {"timesteps": DEFAULT_TIMESTEPS[name] if args.timesteps is None else args.timesteps,
                   "imitation": DEFAULT_IMITATION[name] if args.imitation is None else args.imitation}
         row = run_env(name, argparse.Namespace(**{**vars(args), **budget}))
-        line = (f"{row['env']:28} {row['learners']:16} {row['imitation']:>9} {row['steps']:>9} {row['minutes']:>5.1f} {row['train']:>6.2f} "
+        line = (f"{row['env']:28} {row['learners']:16} {row['imitation']:>9} {row['steps']:>9} {row['minutes']:>5.1f} "
+                f"{row['train']:>6.2f} "
                 f"{row['test']:>6.2f} {row['zeroed']:>7.2f}")
         if args.mode == "listener":
             line += f" {row['scripted_test']:>9.2f} {row['scripted_zeroed']:>16.2f}"

@@ -10,8 +10,9 @@ memory cannot know which way to turn towards what it has not seen), and the epis
 ending action, timed out), the lost ones by what the oracle was after at the end (``lost_while``: ``toggle`` on
 Bring or Defeat means the right object was used on the wrong target; ``drop``, that the wrong one was carried) and
 by what the last action met (``lost_facing``: on GoTo, the wrong object faced shares the target's colour, its shape,
-or neither; ``done``; ``nothing`` ahead). An imitation checkpoint trained with ``goal_loss`` also has its goal head scored: how
-often it names a cell that holds the oracle's target (or "none in view" when none does), on these fresh states.
+or neither; ``done``; ``nothing`` ahead). An imitation checkpoint trained with ``goal_loss`` also has its goal head
+scored: how often it names a cell that holds the oracle's target (or "none in view" when none does), on these fresh
+states.
 
     python benchmarks/oracle_agreement.py runs/leaderboard/Defeat-v0-dagger-fusion-s0/agent \
         --env fusiongym/Defeat-v0 --split train --episodes 30 --mix 0

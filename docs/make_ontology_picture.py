@@ -41,7 +41,8 @@ def main() -> None:
             label = kind.surface + (" *" if kind.split == "test" else "")
             colour = (150, 40, 40) if kind.split == "test" else (20, 20, 20)
             draw.text((x0 + SPRITE + 6, y0 + 7), label, fill=colour, font=font)
-    draw.text((10, height - 40), "* held out of training (split=\"test\"): only the facts reveal its category and look. "
+    draw.text((10, height - 40), "* held out of training (split=\"test\"): only the facts reveal its category and "
+              "look. "
               "Properties (material, pickable, edible) and ailments are in envs/data/ontology.ttl.",
               fill=(90, 90, 90), font=font)
     OUT.parent.mkdir(exist_ok=True)

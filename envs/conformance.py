@@ -121,7 +121,8 @@ def check_vector_matches_single(
                     )
                     obs_s[i], _ = env.reset()
             got = (float(rew_v[i]), bool(term_v[i]), bool(trunc_v[i]))
-            assert np.isclose(got[0], expected[0]) and got[1:] == expected[1:], f"step {t}, env {i}: {got} != {expected}"
+            assert np.isclose(got[0], expected[0]) and got[1:] == expected[1:], (
+                f"step {t}, env {i}: {got} != {expected}")
         ended = term_v | trunc_v
         episodes_ended += int(ended.sum())
     return episodes_ended

@@ -227,7 +227,8 @@ class FusionEnv(gym.Env):
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         name = type(self).__name__
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode={render_mode!r} is not supported; choose one of {self.metadata['render_modes']} or None")
+            raise ValueError(f"render_mode={render_mode!r} is not supported; choose one of "
+                             f"{self.metadata['render_modes']} or None")
         level_kwargs, env_kwargs = split_kwargs(name, self.level_class, kwargs)
         self.level = self.level_class(**level_kwargs)
         self.render_mode = render_mode
@@ -480,7 +481,8 @@ class FusionVectorEnv(gym.vector.VectorEnv):
             self._facts[i] = self._sim.fact_sentences[i]
 
     def _infos(self) -> dict[str, Any]:
-        return {"mission": self._missions.copy(), "_mission": self._all, "facts": self._facts.copy(), "_facts": self._all}
+        return {"mission": self._missions.copy(), "_mission": self._all,
+                "facts": self._facts.copy(), "_facts": self._all}
 
 
 def describe_view(sim: Simulation, b: int) -> str:

@@ -253,7 +253,8 @@ class WorldBatch:
         show_carried: bool = False,
     ) -> None:
         if view_size < 3 or view_size % 2 == 0 or view_size > 7:
-            raise ValueError(f"view_size must be 3, 5 or 7 (odd, at most 7 so a view fits a 64-bit set), got {view_size}")
+            raise ValueError(
+                f"view_size must be 3, 5 or 7 (odd, at most 7 so a view fits a 64-bit set), got {view_size}")
         b, n, pad = batch_size, max_objects, view_size
         self.batch_size, self.height, self.width, self.pad = b, height, width, pad
         self.max_objects, self.view_size, self.see_through_walls = n, view_size, see_through_walls

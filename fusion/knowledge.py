@@ -366,7 +366,8 @@ def ontology_triples(split: str | None = "train", vocab: Any = None) -> np.ndarr
         vocab = get_vocab()
     rows = [(vocab.id(kind.name), vocab.id(relation), vocab.id(value))
             for kind in load_ontology().kinds if split is None or kind.split == split
-            for relation, value in zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material), strict=True)]
+            for relation, value in zip(ONTOLOGY_RELATIONS, (kind.category, kind.shape, kind.colour, kind.material),
+                                       strict=True)]
     return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
 
 

@@ -90,7 +90,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "leaderboard", help="output folder (default leaderboard/)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "leaderboard",
                         help="where the learned agents' run folders go")
-    parser.add_argument("--levels", nargs="+", default=None, help="env ids (default: every registered one not deprecated)")
+    parser.add_argument("--levels", nargs="+", default=None,
+                        help="env ids (default: every registered one not deprecated)")
     parser.add_argument("--agents", nargs="+", default=[*REFERENCES, *LEARNED],
                         choices=[*REFERENCES, *LEARNED], help="agents (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default 0 1 2)")
@@ -306,7 +307,8 @@ def write_readme(args: argparse.Namespace, budgets: dict[str, int]) -> None:
         "runs so far, each on one core of a 2-core machine that was running other jobs too (per run in `jobs.jsonl`: "
         "`train_minutes` over all of a run's segments, `job_minutes` for this script's last call).", "",
         "Files: `leaderboard.md` (tables), `leaderboard.csv` (every field), `leaderboard.html` (sortable table, bar "
-        "chart), `leaderboard.sqlite` (the database: `fusiongym leaderboard show --db leaderboard/leaderboard.sqlite`), "
+        "chart), `leaderboard.sqlite` (the database: "
+        "`fusiongym leaderboard show --db leaderboard/leaderboard.sqlite`), "
         "`jobs.jsonl` (one line per job: success, steps, minutes).", "",
     ]
     missing = []

@@ -24,7 +24,8 @@ def main() -> None:
     lines = [
         '"""Fixed evaluation seeds per split, written by ``scripts/make_seeds.py`` (do not edit by hand).',
         "",
-        "Episode ``k`` of an evaluation on a split starts from ``reset(seed=SEEDS[split][k])``. The lists are disjoint.",
+        "Episode ``k`` of an evaluation on a split starts from ``reset(seed=SEEDS[split][k])``. "
+        "The lists are disjoint.",
         '"""',
         "",
         "SEEDS_VERSION = 1",

@@ -76,7 +76,8 @@ def test_pickle_round_trip(env_id: str) -> None:
 def test_native_vector_env_equals_single_envs(env_id: str, mode: str) -> None:
     short = {"max_steps": 40}  # so that time limits, as well as successes and failures, cross autoresets
     ended = conformance.check_vector_matches_single(
-        lambda n: gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", autoreset_mode=mode, **short),
+        lambda n: gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", autoreset_mode=mode,
+                               **short),
         lambda: gym.make(env_id, **short),
         num_envs=4,
         steps=150,
@@ -173,7 +174,8 @@ def test_render_frame_has_map_and_text(env_id: str) -> None:
 
 
 def test_import_does_not_import_torch() -> None:
-    code = "import sys, fusiongym, fusiongym.envs, gymnasium as gym; gym.make('fusiongym/Fetch-v0').reset(seed=0); print('torch' in sys.modules)"
+    code = ("import sys, fusiongym, fusiongym.envs, gymnasium as gym; gym.make('fusiongym/Fetch-v0').reset(seed=0); "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -32,7 +32,8 @@ def _batch(vocab: Any, batch: int = 5, channels_first: bool = True, seed: int = 
 
 
 @pytest.mark.parametrize("vision, knowledge, fusion", list(itertools.product(
-    ["tiles", "cnn", "vit"], ["none", "transe", "rotate", "verbalised"], ["concat", "film", "cross_attention", "llm_prefix"])))
+    ["tiles", "cnn", "vit"], ["none", "transe", "rotate", "verbalised"],
+    ["concat", "film", "cross_attention", "llm_prefix"])))
 def test_every_combination_gives_features_of_the_right_shape(vision: str, knowledge: str, fusion: str) -> None:
     vocab = suite_vocab()
     config = FusionConfig(vision=vision, knowledge=knowledge, fusion=fusion, language_config=TINY_BERT,
@@ -292,7 +293,8 @@ def test_the_deliberate_inits_survive_sb3s_orthogonal_reinitialisation() -> None
 
     venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=2, seed=0)
     for block, kind in (("film", FiLMFusion), ("cross_attention", CrossAttentionFusion)):
-        model = make_agent("ppo", venv, policy="fusion", fusion=FusionConfig(fusion=block, language_config=TINY_BERT), seed=0, device="cpu")
+        model = make_agent("ppo", venv, policy="fusion", fusion=FusionConfig(fusion=block, language_config=TINY_BERT),
+                           seed=0, device="cpu")
         fusion = model.policy.features_extractor.fusion
         assert isinstance(fusion, kind)
         if block == "film":

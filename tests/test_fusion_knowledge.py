@@ -168,7 +168,8 @@ def test_ontology_triples_state_each_kinds_category_and_look_per_split() -> None
 
     vocab, kinds = suite_vocab(), load_ontology().kinds
     train, test = ontology_triples("train"), ontology_triples("test")
-    assert len(train) == 4 * sum(k.split == "train" for k in kinds) and len(test) == 4 * sum(k.split == "test" for k in kinds)
+    assert len(train) == 4 * sum(k.split == "train" for k in kinds)
+    assert len(test) == 4 * sum(k.split == "test" for k in kinds)
     assert not set(train[:, 0]) & set(test[:, 0])  # held-out kinds stay out of the train split's triples
     apple = {vocab.token(int(r)): vocab.token(int(t)) for h, r, t in train if vocab.token(int(h)) == "apple"}
     kind = next(k for k in kinds if k.name == "apple")

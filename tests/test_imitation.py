@@ -319,7 +319,8 @@ def test_a_finished_run_resumes_to_a_larger_budget(tmp_path: Path, monkeypatch) 
     extended = train(None, tmp_path / "run", resume=True, progress=False, extend_to=640)
     state = read_state(tmp_path / "run")
     assert extended.num_timesteps == 640 and state["status"] == "finished" and state["total_timesteps"] == 640
-    assert state["extended"] == [{"to": 640, "at_step": 320}] and read_run_config(tmp_path / "run").total_timesteps == 640
+    assert state["extended"] == [{"to": 640, "at_step": 320}]
+    assert read_run_config(tmp_path / "run").total_timesteps == 640
     assert [s["resumed_from_step"] for s in state["segments"]] == [0, 320]
     from fusiongym.training.cli import main
 

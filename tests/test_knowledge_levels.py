@@ -74,7 +74,8 @@ def test_knowledge_controls_change_what_is_shown_not_the_dynamics(env_id: str) -
             env.reset(seed=seed)
             truth, shown = env.unwrapped.episode.knowledge, env.unwrapped.episode.shown
             assert truth.facts == plain.unwrapped.episode.knowledge.facts  # same world, same true facts
-            np.testing.assert_array_equal(env.unwrapped.episode.layout.tables.use, plain.unwrapped.episode.layout.tables.use)
+            np.testing.assert_array_equal(env.unwrapped.episode.layout.tables.use,
+                                          plain.unwrapped.episode.layout.tables.use)
             true_set, shown_set = set(truth.facts), set(shown.facts)
             if control == "drop_facts":
                 assert len(shown.facts) == len(truth.facts) - 2 and shown_set < true_set
@@ -107,7 +108,8 @@ def test_shuffle_appearance_makes_looks_a_fact(env_id: str) -> None:
                 moved += (obj.shape, obj.colour) != (kinds[obj.kind].shape, kinds[obj.kind].colour)
     assert moved > 20
     # memorised looks are useless now: the fact-blind oracle falls to chance even on the training split
-    blind = oracle_success_rate(lambda: gym.make("fusiongym/Fetch-v0", shuffle_appearance=True), episodes=80, use_facts=False)
+    blind = oracle_success_rate(lambda: gym.make("fusiongym/Fetch-v0", shuffle_appearance=True), episodes=80,
+                                use_facts=False)
     reading = oracle_success_rate(lambda: gym.make("fusiongym/Fetch-v0", shuffle_appearance=True), episodes=80)
     assert blind <= 0.6 and reading >= 0.99
 

@@ -141,7 +141,8 @@ def test_world_i_of_a_batch_equals_a_single_env_seeded_seed_plus_i(core_class) -
         for i, env in enumerate(singles):
             if env.agents:
                 _, rewards, term, *_ = env.step({a: actions[a][i] for a in core.agents})
-                assert np.isclose(next(iter(rewards.values())), reward[i]) and next(iter(term.values())) == terminated[i]
+                assert np.isclose(next(iter(rewards.values())), reward[i])
+                assert next(iter(term.values())) == terminated[i]
         if terminated.any() or truncated.any():
             break
 
@@ -213,12 +214,14 @@ def test_guide_message_reaches_the_follower_one_step_later() -> None:
 
 
 def test_restricted_message_tokens() -> None:
-    env = GuideFollowerEnv(message_tokens=["left", "right", "forward", "pickup", "drop", "toggle", "done"], message_len=1)
+    env = GuideFollowerEnv(message_tokens=["left", "right", "forward", "pickup", "drop", "toggle", "done"],
+                           message_len=1)
     assert env.action_space("guide").nvec.tolist() == [8] and env.message_tokens[1] == "left"
     obs, _ = env.reset(seed=0)
     obs, *_ = env.step({"guide": np.array([2]), "follower": DONE})
     assert obs["follower"]["message"].tolist() == [get_vocab().id("right")]
-    assert _guide_follower_success(20, message_tokens="left right forward pickup drop toggle done", message_len=1) >= 0.99
+    success = _guide_follower_success(20, message_tokens="left right forward pickup drop toggle done", message_len=1)
+    assert success >= 0.99
 
 
 def test_guide_sees_the_whole_map_follower_only_its_view() -> None:

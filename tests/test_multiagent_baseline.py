@@ -59,7 +59,8 @@ def test_listener_adapter_shapes(core_class, learners, keys) -> None:
         assert np.array_equal(obs["mission"][4], per_agent["agent_0"]["mission"][2])
 
 
-@pytest.mark.parametrize(("core_class", "learners"), [(GuideFollowerBatch, ("follower",)), (KnowledgeSplitBatch, ("agent_0",))])
+@pytest.mark.parametrize(("core_class", "learners"),
+                         [(GuideFollowerBatch, ("follower",)), (KnowledgeSplitBatch, ("agent_0",))])
 def test_ablation_zeroes_every_message_the_learner_hears(core_class, learners) -> None:
     heard = {}
     for zero in (False, True):
@@ -75,8 +76,10 @@ def test_ablation_zeroes_every_message_the_learner_hears(core_class, learners) -
 def test_scripted_reference_through_the_harness() -> None:
     """The harness plays the env's scripts: they win with messages and lose the follower without."""
     seeds = SEEDS["test"][:8]
-    gf = mab.listener_success(mab.scripted_policy, GuideFollowerBatch, {"split": "test"}, ("follower",), ("image", "message"), seeds)
-    ks = mab.listener_success(mab.scripted_policy, KnowledgeSplitBatch, {"split": "test"}, ("agent_0",), ("image", "message"), seeds)
+    gf = mab.listener_success(mab.scripted_policy, GuideFollowerBatch, {"split": "test"}, ("follower",),
+                              ("image", "message"), seeds)
+    ks = mab.listener_success(mab.scripted_policy, KnowledgeSplitBatch, {"split": "test"}, ("agent_0",),
+                              ("image", "message"), seeds)
     muted = mab.listener_success(mab.scripted_policy, GuideFollowerBatch, {"split": "test", "zero_messages": True},
                                  ("follower",), ("image", "message"), seeds)
     assert gf == 1.0 and ks == 1.0 and muted == 0.0
@@ -84,7 +87,8 @@ def test_scripted_reference_through_the_harness() -> None:
 
 def test_evaluation_episode_k_is_reset_with_seed_k() -> None:
     seeds = SEEDS["test"][:3]
-    venv = mab.ScriptedPartnerVecEnv(GuideFollowerBatch, [seeding.np_random(s)[0] for s in seeds], ("follower",), split="test")
+    venv = mab.ScriptedPartnerVecEnv(GuideFollowerBatch, [seeding.np_random(s)[0] for s in seeds], ("follower",),
+                                     split="test")
     obs = venv.reset()
     env = GuideFollowerEnv(split="test")
     for b, seed in enumerate(seeds):
@@ -139,7 +143,7 @@ def test_imitation_fits_the_policy_to_the_scripted_moves() -> None:
             return float(model.policy.get_distribution(tensors).log_prob(torch.as_tensor(labels)).mean())
 
     before = label_log_prob()
-    used = mab.imitate(model, mab.ScriptedPartnerVecEnv(KnowledgeSplitBatch, _rngs(4, seed=2), ("agent_0",)), 256, seed=0,
-                       rollout=16, epochs=4, batch_size=32)
+    used = mab.imitate(model, mab.ScriptedPartnerVecEnv(KnowledgeSplitBatch, _rngs(4, seed=2), ("agent_0",)), 256,
+                       seed=0, rollout=16, epochs=4, batch_size=32)
     assert used >= 256
     assert label_log_prob() > before  # the script's moves became likelier (they are mostly one move: wait or turn)

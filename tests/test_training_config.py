@@ -17,7 +17,8 @@ from fusiongym.training.config import (
     resolve_hyperparams,
 )
 
-POLICY = {"ppo": "fusion", "dqn": "cnn", "recurrent_ppo": "fusion", "qlearning": "tabular", "bc": "fusion", "dagger": "fusion"}
+POLICY = {"ppo": "fusion", "dqn": "cnn", "recurrent_ppo": "fusion", "qlearning": "tabular", "bc": "fusion",
+          "dagger": "fusion"}
 
 
 @pytest.mark.parametrize("algo", ALGOS)

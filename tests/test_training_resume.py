@@ -271,7 +271,8 @@ def test_a_kill_between_writing_a_checkpoint_and_recording_it_leaves_a_resumable
     assert (tmp_path / "run" / "checkpoint-256.zip").is_file()  # written, never recorded
     result = train(None, tmp_path / "run", resume=True, progress=False)
     assert 512 <= result.num_timesteps < 512 + 128
-    assert [p.name for p in (tmp_path / "run").glob("checkpoint*")] == [read_state(tmp_path / "run")["checkpoint"]["file"]]
+    recorded = read_state(tmp_path / "run")["checkpoint"]["file"]
+    assert [p.name for p in (tmp_path / "run").glob("checkpoint*")] == [recorded]
 
 
 def test_a_trusted_checkpoint_of_another_architecture_is_refused(tmp_path: Path, monkeypatch) -> None:

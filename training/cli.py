@@ -488,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"the algorithm (default {DEMO_ALGO})")
     demo.add_argument("--policy", choices=["sb3_default", "fusion", "cnn"], default=DEMO_POLICY,
                       help=f"the policy (default {DEMO_POLICY})")
-    demo.add_argument("--timesteps", type=_positive_int, default=DEMO_TIMESTEPS, help=f"budget (default {DEMO_TIMESTEPS})")
+    demo.add_argument("--timesteps", type=_positive_int, default=DEMO_TIMESTEPS,
+                      help=f"budget (default {DEMO_TIMESTEPS})")
     demo.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     demo.add_argument("--episodes", type=_positive_int, default=100, help="test episodes (default 100)")
     demo.add_argument("--hp", action="extend", nargs="+", default=[], metavar="KEY=VALUE",

@@ -1,7 +1,8 @@
 """Hyperparameters per env id and algorithm (RL-Zoo style YAML) and the resolved config of a run.
 
-``training/configs/<algo>.yml`` (installed with the package as ``fusiongym.training``'s data) maps env ids to hyperparameters; a ``default`` entry applies to every env and an env's own
-entry is merged over it; ``--hp key=value`` overrides come last::
+``training/configs/<algo>.yml`` (installed with the package as ``fusiongym.training``'s data) maps env ids to
+hyperparameters; a ``default`` entry applies to every env and an env's own entry is merged over it;
+``--hp key=value`` overrides come last::
 
     default:
       n_envs: 16

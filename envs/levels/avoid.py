@@ -46,8 +46,10 @@ class AvoidLevel(Level):
         own = list(kinds_of("animal", self.split) + kinds_of("monster", self.split))
         extra = list(kinds_of("animal", "train") + kinds_of("monster", "train")) if self.split == "test" else []
         if self.num_crossings > len(own) + len(extra):
-            raise GenerationError(f"num_crossings={self.num_crossings} exceeds the {len(own) + len(extra)} creature kinds")
-        ordered = [own[int(i)] for i in rng.permutation(len(own))] + [extra[int(i)] for i in rng.permutation(len(extra))]
+            raise GenerationError(
+                f"num_crossings={self.num_crossings} exceeds the {len(own) + len(extra)} creature kinds")
+        ordered = ([own[int(i)] for i in rng.permutation(len(own))]
+                   + [extra[int(i)] for i in rng.permutation(len(extra))])
         chosen = ordered[: self.num_crossings]  # held-out kinds first on the test split
         creatures = [chosen[int(i)] for i in rng.permutation(len(chosen))]
         harmless = set(int(i) for i in rng.choice(self.num_crossings, size=self.num_harmless, replace=False))
@@ -60,7 +62,8 @@ class AvoidLevel(Level):
             grid.doors.append((wall_row, x))  # keeps the cells beside each gap free
             grid.occupied.add((wall_row, x))
         objects, facts = self._kind_objects(rng, creatures)
-        facts += [Fact(c.name, "is", "harmless" if i in harmless else "dangerous", True) for i, c in enumerate(creatures)]
+        facts += [Fact(c.name, "is", "harmless" if i in harmless else "dangerous", True)
+                  for i, c in enumerate(creatures)]
         shapes, colours = onto.shapes, onto.colours
         train, test = compositions(len(shapes), len(colours))
         target_pool = train if self.split == "train" else test

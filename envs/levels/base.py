@@ -272,8 +272,9 @@ class Level(ABC):
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
         if self.shuffle_appearance and not self.uses_kinds:
             raise ValueError(
-                f"shuffle_appearance: {type(self).__name__}'s objects are plain shapes, not ontology kinds, so there is "
-                "no appearance to shuffle; use it with the levels whose objects are kinds (Fetch, Defeat, Unlock, Bring, Avoid)"
+                f"shuffle_appearance: {type(self).__name__}'s objects are plain shapes, not ontology kinds, so there "
+                "is no appearance to shuffle; use it with the levels whose objects are kinds (Fetch, Defeat, Unlock, "
+                "Bring, Avoid)"
             )
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps} must be a positive integer (or None for the default)")
@@ -378,7 +379,8 @@ class Level(ABC):
             max_steps=self.episode_steps,
         )
         episode = Episode(
-            layout, instruction, knowledge, shown, mission, self.split, int(rng.integers(2**31)), self.shuffle_appearance
+            layout, instruction, knowledge, shown, mission, self.split, int(rng.integers(2**31)),
+            self.shuffle_appearance,
         )
         if plan is not None:
             episode.oracle_memo["heading_plan"] = plan
@@ -406,7 +408,8 @@ class Level(ABC):
         picks = rng.choice(len(pool), size=len(kinds), replace=False)
         return [(onto.shapes[pool[int(i)][0]], onto.colours[pool[int(i)][1]]) for i in picks]
 
-    def _kind_objects(self, rng: np.random.Generator, kinds: list, relevant: bool = True) -> tuple[list[WorldObject], list[Fact]]:
+    def _kind_objects(self, rng: np.random.Generator, kinds: list,
+                      relevant: bool = True) -> tuple[list[WorldObject], list[Fact]]:
         """Objects for ``kinds`` drawn with their looks, and the facts that state each kind's look and category."""
         objects, facts = [], []
         for kind, (shape, colour) in zip(kinds, self._looks(rng, kinds), strict=True):
@@ -461,5 +464,6 @@ def _ontology_facts(split: str) -> tuple[Fact, ...]:
         fact
         for kind in load_ontology().kinds
         if kind.split == wanted
-        for fact in [Fact(kind.name, "is_a", kind.category)] + appearance_facts(kind.name, kind.shape, kind.colour, False)
+        for fact in [Fact(kind.name, "is_a", kind.category),
+                     *appearance_facts(kind.name, kind.shape, kind.colour, False)]
     )

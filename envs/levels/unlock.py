@@ -37,7 +37,8 @@ class UnlockLevel(Level):
         if not 2 <= self.num_doors <= 4:
             raise ValueError(f"num_doors={self.num_doors} must be 2 to 4 (one per side of the centre room)")
         if self.num_distractors > self.num_doors - 1:
-            raise ValueError(f"num_distractors={self.num_distractors} must be at most num_doors - 1 (one per side room)")
+            raise ValueError(
+                f"num_distractors={self.num_distractors} must be at most num_doors - 1 (one per side room)")
 
     @property
     def max_objects(self) -> int:
@@ -70,7 +71,9 @@ class UnlockLevel(Level):
             y, x = grid.doors[colours.index(door.removesuffix("_door"))]
             grid.door_key[y, x] = slot
         facts += [Fact(k.name, "opens", door, True) for k, door in zip(keys, opens, strict=True)]
-        facts += [Fact(t.name, "lies_behind", door_token(colour), True) for t, colour in zip(treasures, colours, strict=False)]
+        # the first 1 + num_distractors side rooms hold a treasure each: fewer treasures than doors, on purpose
+        facts += [Fact(t.name, "lies_behind", door_token(colour), True)
+                  for t, colour in zip(treasures, colours, strict=False)]
         facts += self._ontology_distractor_facts(rng, exclude={k.name for k in keys + treasures})
         instruction = UnlockInstr(treasures[0].name)
         return self._finish(

@@ -126,7 +126,8 @@ class GuideFollowerBatch:
         """Each agent's (B, ...) observations."""
         obs = self.sim.observation()
         return {
-            "guide": {"image": self.map_atlas.ego_image(self.map_tiles()), "mission": obs["mission"], "facts": obs["facts"]},
+            "guide": {"image": self.map_atlas.ego_image(self.map_tiles()), "mission": obs["mission"],
+                      "facts": obs["facts"]},
             "follower": {"image": obs["image"], "message": self.message.copy()},
         }
 

@@ -78,7 +78,8 @@ class KnowledgeSplitBatch:
 
     def __init__(self, num_worlds: int, **kwargs: Any) -> None:
         kwargs.pop("render_mode", None)
-        level_kwargs, env_kwargs, own = split_multiagent_kwargs("KnowledgeSplit", PairFetchLevel, self.OWN_KWARGS, kwargs)
+        level_kwargs, env_kwargs, own = split_multiagent_kwargs("KnowledgeSplit", PairFetchLevel, self.OWN_KWARGS,
+                                                                kwargs)
         self.level = PairFetchLevel(**level_kwargs)
         self.message_len = positive_int("message_len", own["message_len"], MAX_MESSAGE_LEN)
         self.alphabet = message_alphabet(own["message_tokens"])
@@ -252,7 +253,8 @@ class KnowledgeSplitBatch:
         try:
             for b, slots in enumerate(targets):
                 if slots:
-                    moves[b] = oracle_action(self.batch, b, _Planner(Subgoal("pickup", slots)), self.sim.episodes[b], True)
+                    moves[b] = oracle_action(self.batch, b, _Planner(Subgoal("pickup", slots)), self.sim.episodes[b],
+                                             True)
         finally:
             self._leave(i)
         return moves

@@ -60,7 +60,8 @@ class PairFetchLevel(FetchLevel):
         partner_category = others[int(rng.integers(len(others)))]
         grid = RoomGrid(self.room_size, self.num_rows, self.num_cols)
         grid.cells = layout.cells.copy()
-        grid.doors = [tuple(int(v) for v in c) for c in np.argwhere((layout.cells == DOOR_OPEN) | (layout.cells == DOOR_CLOSED))]
+        grid.doors = [tuple(int(v) for v in c)
+                      for c in np.argwhere((layout.cells == DOOR_OPEN) | (layout.cells == DOOR_CLOSED))]
         grid.occupied = set(layout.object_pos) | {layout.agent_pos}
         reachable = grid.reachable_from(layout.agent_pos)
         free = sorted(
