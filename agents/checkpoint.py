@@ -48,6 +48,7 @@ class UntrustedPickleError(CheckpointError):
 
 
 def fusiongym_version() -> str:
+    """The installed fusiongym's version (``"0+unknown"`` where it cannot be imported)."""
     try:
         from fusiongym import __version__
     except ImportError:  # pragma: no cover

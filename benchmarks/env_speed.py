@@ -25,6 +25,7 @@ import fusiongym  # noqa: F401
 
 
 def single_env_speed(env: gym.Env, steps: int, seed: int = 0) -> float:
+    """Steps per second of ``env`` under uniformly random actions, resets included."""
     actions = np.random.default_rng(seed).integers(0, env.action_space.n, steps)
     env.reset(seed=seed)
     start = time.perf_counter()
@@ -36,6 +37,7 @@ def single_env_speed(env: gym.Env, steps: int, seed: int = 0) -> float:
 
 
 def vector_env_speed(env: gym.vector.VectorEnv, steps: int, seed: int = 0) -> float:
+    """Steps per second (all worlds together) of a vector env under uniformly random actions."""
     actions = np.random.default_rng(seed).integers(0, env.single_action_space.n, (steps, env.num_envs))
     env.reset(seed=seed)
     start = time.perf_counter()
@@ -45,10 +47,12 @@ def vector_env_speed(env: gym.vector.VectorEnv, steps: int, seed: int = 0) -> fl
 
 
 def best_of(repeats: int, measure) -> float:
+    """The best of ``repeats`` calls of ``measure``."""
     return max(measure() for _ in range(repeats))
 
 
 def main() -> None:
+    """Measure and print the speed table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4000, help="steps per single-env measurement")
     parser.add_argument("--num-envs", type=int, default=256, help="worlds in the native vector env")

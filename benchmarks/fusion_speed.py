@@ -64,6 +64,7 @@ def steps_per_second(model: Any, timesteps: int) -> tuple[float, float]:
 
 
 def cache_stats(model: Any) -> dict[str, int]:
+    """The text cache's counters of a fusion policy (empty for a policy without a language backbone)."""
     language = getattr(model.policy.features_extractor, "language", None)
     if language is None:
         return {}
@@ -72,6 +73,7 @@ def cache_stats(model: Any) -> dict[str, int]:
 
 
 def main() -> None:
+    """Build the five PPO models, time them in interleaved rounds and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/Fetch-v0")
     parser.add_argument("--rollouts", type=int, default=1, help="PPO rollouts (+ updates) per timed round")

@@ -42,6 +42,7 @@ from learn_fusion import test_success  # noqa: E402  (this folder is on sys.path
 
 
 def main() -> None:
+    """Imitate the oracle, printing the test-split evaluations as JSON lines."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/Fetch-v0")
     parser.add_argument("--updates", type=int, default=2000, help="Adam steps")

@@ -30,6 +30,7 @@ CONTROLS = {
 
 
 def main() -> None:
+    """Play the oracle with and without facts on every knowledge level and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1000, help="first episode seed; episode i uses seed + i")

@@ -45,6 +45,7 @@ def test_success(model, env_id: str, episodes: int, ablate: tuple[str, ...] = ()
 
 
 def main() -> None:
+    """Train with PPO, printing the test-split evaluations as JSON lines."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/GoTo-v0")
     parser.add_argument("--policy", default="fusion", choices=["fusion", "cnn", "sb3_default"])

@@ -426,6 +426,7 @@ def run_env(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (``argv``: default ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["listener", "scratch"], default="listener",
                         help="listener: learned movers with scripted speakers (default); scratch: shared PPO, all "
@@ -459,6 +460,7 @@ DEFAULT_IMITATION = {"GuideFollower": 0, "KnowledgeSplit": 100_000}
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Train and evaluate on each env; print one row per env and return the rows."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     budget = "default" if args.timesteps is None else f"{args.timesteps}"

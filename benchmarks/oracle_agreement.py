@@ -39,6 +39,7 @@ from fusiongym.training.evaluation import evaluation_seeds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Play the episodes; print the report as one JSON line and return it."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("agent", help="an agent folder (a run's agent/ or an imitation checkpoint-<step>/)")
     parser.add_argument("--env", required=True)

@@ -96,6 +96,7 @@ class GoalLabels:
 
 
 def main() -> None:
+    """Train the probe, printing accuracies as JSON lines."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/GoTo-v0")
     parser.add_argument("--fusion", default="{}", help="FusionConfig fields as JSON (default: the default policy)")

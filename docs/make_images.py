@@ -18,6 +18,7 @@ OUT = Path(__file__).parent / "images"
 
 
 def main() -> None:
+    """Write a top-down frame and an egocentric view of every registered env to ``docs/images/``."""
     OUT.mkdir(exist_ok=True)
     for env_id in env_ids():
         env = gym.make(env_id, render_mode="rgb_array")

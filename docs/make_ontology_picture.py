@@ -19,6 +19,7 @@ SPRITE, ROW, COLUMN, HEADER = 28, 34, 150, 52
 
 
 def main() -> None:
+    """Draw the ontology's kinds, by category, to ``docs/images/ontology.png``."""
     onto = load_ontology()
     tiles = TileIndex(len(onto.shapes), len(onto.colours))
     atlas = TileAtlas(tiles, onto.shapes, onto.colours, SPRITE)

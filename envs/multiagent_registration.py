@@ -14,6 +14,7 @@ import pettingzoo
 
 @dataclass(frozen=True)
 class MultiAgentRegistration:
+    """One registered PettingZoo id: the module that builds it, its kwargs and a one-line description."""
     id: str
     module: str  # fusiongym.envs.<module> holds env(), parallel_env() and raw_env
     kwargs: dict[str, Any] = field(default_factory=dict)

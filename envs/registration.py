@@ -10,6 +10,7 @@ import gymnasium as gym
 
 @dataclass(frozen=True)
 class Registration:
+    """One registered id: its env class in ``fusiongym.envs.suite``, its kwargs and a one-line description."""
     id: str
     env_class: str  # "GoToEnv" in fusiongym.envs.suite; its vector twin is "<Name>VectorEnv" minus "Env"
     kwargs: dict[str, Any] = field(default_factory=dict)

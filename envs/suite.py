@@ -55,7 +55,7 @@ _CARRIED_VIEW_HISTORY = """    ## Version history
 """
 
 
-class GoToEnv(FusionEnv):
+class GoToEnv(FusionEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = (
         """Go to the <colour> <shape>: the control level, vision and language without knowledge.
 
@@ -110,7 +110,7 @@ class GoToEnv(FusionEnv):
     level_class = GoToLevel
 
 
-class FetchEnv(FusionEnv):
+class FetchEnv(FusionEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = (
         """Pick up a <category>: which objects belong to the category is stated only by the facts.
 
@@ -153,7 +153,7 @@ class FetchEnv(FusionEnv):
     level_class = FetchLevel
 
 
-class DefeatEnv(FusionEnv):
+class DefeatEnv(FusionEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = (
         """Defeat the <monster>: which weapon each monster is weak to is redrawn every episode.
 
@@ -191,7 +191,7 @@ class DefeatEnv(FusionEnv):
     level_class = DefeatLevel
 
 
-class UnlockEnv(FusionEnv):
+class UnlockEnv(FusionEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = (
         """Reach the <gem> behind a locked door: which key opens which door, and behind which door the gem lies,
     are facts redrawn every episode (not colour matching).
@@ -232,7 +232,7 @@ class UnlockEnv(FusionEnv):
     level_class = UnlockLevel
 
 
-class BringEnv(FusionEnv):
+class BringEnv(FusionEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = (
         """Bring the cure for <ailment> to the <container>: what cures what is redrawn every episode.
 
@@ -271,7 +271,7 @@ class BringEnv(FusionEnv):
     level_class = BringLevel
 
 
-class AvoidEnv(FusionEnv):
+class AvoidEnv(FusionEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = (
         """Reach the <colour> <shape> without touching anything dangerous: which creatures are dangerous is
     redrawn every episode.

@@ -85,6 +85,7 @@ FINETUNE_HP = ["learning_rate=0.0001", "ent_coef=0.0", "n_timesteps=600000"]
 
 
 def main() -> int:
+    """Run the selected jobs of the matrix, export the leaderboard and rewrite its README; the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--out", type=Path, default=REPO / "leaderboard", help="output folder (default leaderboard/)")
@@ -284,6 +285,7 @@ def best_learned(board: Leaderboard, env_id: str, episodes: int) -> dict[str, An
 
 
 def write_readme(args: argparse.Namespace, budgets: dict[str, int]) -> None:
+    """Rewrite ``README.md`` in the output folder: budgets, seeds, machine and wall times from ``jobs.jsonl``."""
     jobs = [json.loads(line) for line in (args.out / "jobs.jsonl").read_text().splitlines() if line.strip()]
     trained = [j for j in jobs if "train_minutes" in j]
     lines = [

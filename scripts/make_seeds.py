@@ -17,6 +17,7 @@ GENERATOR_SEED = 20260101
 
 
 def main() -> None:
+    """Draw the seeds of each split and write ``training/seeds.py``."""
     rng = np.random.default_rng(GENERATOR_SEED)
     drawn = rng.choice(2**31 - 1, size=2 * PER_SPLIT, replace=False)
     train, test = sorted(int(s) for s in drawn[:PER_SPLIT]), sorted(int(s) for s in drawn[PER_SPLIT:])

@@ -105,6 +105,7 @@ def _leaderboard(args: argparse.Namespace):
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
+    """``fusiongym envs``: every registered id with its description (the PettingZoo ones where installed)."""
     try:  # the PettingZoo ids, registered by `import fusiongym` where PettingZoo is installed
         from fusiongym.envs.multiagent_registration import MULTIAGENT_REGISTRATIONS
     except ImportError:
@@ -122,6 +123,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``fusiongym train``: a new run from ``--env`` and ``--algo``, or ``--resume RUN`` to its (raised) budget."""
     from fusiongym.training.config import build_run_config
     from fusiongym.training.train import default_run_name, train
 
@@ -168,6 +170,7 @@ def _print_eval(result, label: str) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``fusiongym eval``: a run's agent or a built-in one, by the evaluation protocol."""
     from fusiongym.training.evaluation import evaluate, write_eval
     from fusiongym.training.runs import builtin_policy, evaluate_run
 
@@ -195,6 +198,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    """``fusiongym record``: a GIF of a run's agent or a built-in one playing."""
     from fusiongym.training.recording import record_episodes
     from fusiongym.training.runs import builtin_policy, load_run_policy
 
@@ -214,6 +218,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
+    """``fusiongym leaderboard submit``: a run's evaluation into the leaderboard database."""
     from dataclasses import asdict
 
     from fusiongym.training.evaluation import DEFAULT_EPISODES
@@ -243,6 +248,7 @@ def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard_show(args: argparse.Namespace) -> int:
+    """``fusiongym leaderboard show``: the leaderboard's tables as text."""
     from fusiongym.training.leaderboard import render_text
 
     board = _leaderboard(args)
@@ -253,6 +259,7 @@ def cmd_leaderboard_show(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard_export(args: argparse.Namespace) -> int:
+    """``fusiongym leaderboard export``: the leaderboard as Markdown, CSV and HTML files."""
     from fusiongym.training.leaderboard import default_export_dir, export
 
     board = _leaderboard(args)
@@ -262,6 +269,7 @@ def cmd_leaderboard_export(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard_recover(args: argparse.Namespace) -> int:
+    """``fusiongym leaderboard recover``: the readable rows of a damaged database, into a new one."""
     from fusiongym.training.leaderboard import default_db_path, recover
 
     report = recover(Path(args.db) if args.db else default_db_path(), Path(args.out))
@@ -344,6 +352,7 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fusiongym`` command's parser: one subcommand per ``cmd_*`` handler."""
     parser = argparse.ArgumentParser(
         prog="fusiongym",
         description="Environments where an agent fuses an instruction, RGB pixels and knowledge-graph facts; "
@@ -518,6 +527,7 @@ def silence_progress_bars() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``fusiongym`` command; returns its exit status (2 on a user error, which it prints)."""
     from fusiongym.training.config import ConfigError
     from fusiongym.training.evaluation import DiskFullError
     from fusiongym.training.leaderboard import SubmissionError

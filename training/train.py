@@ -69,6 +69,7 @@ def default_run_name(config: RunConfig) -> str:
 
 
 def sha256_of(path: Path) -> str:
+    """Hex SHA-256 digest of the file at ``path``."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -110,6 +111,7 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 
 
 def write_state(run_dir: Path, state: dict[str, Any]) -> None:
+    """Write a run's ``state.json`` atomically."""
     atomic_write_text(Path(run_dir) / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
@@ -419,6 +421,7 @@ def make_logger(run_dir: Path, segment: int, wandb_run: Any = None) -> Any:
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns: the run folder, its steps and its training wall time in seconds."""
     run_dir: Path
     num_timesteps: int
     wall_time_s: float
@@ -615,6 +618,7 @@ def _check_architecture(model: Any, config: RunConfig, env: Any, checkpoint: Pat
 
 def learn_sb3(model: Any, config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
               segment_start: float, progress: bool, evaluation: PeriodicEvaluation) -> None:
+    """Train an SB3 model to the run's budget with its callbacks, evaluate it, save the checkpoint and the agent."""
     from fusiongym.agents.checkpoint import save_agent
 
     done = int(model.num_timesteps)
@@ -694,6 +698,7 @@ def save_imitation_checkpoint(learner: Any, run_dir: Path, state: dict[str, Any]
 
 def learn_imitation(learner: Any, config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
                     segment_start: float, progress: bool, evaluation: PeriodicEvaluation) -> None:
+    """Run an imitation learner to the run's budget with checkpoints and evaluations, then save it and the agent."""
     from tqdm import tqdm
 
     from fusiongym.agents.checkpoint import save_agent

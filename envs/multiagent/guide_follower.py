@@ -278,7 +278,7 @@ class GuideFollowerEnv(FusionParallelEnv):
         return DONE
 
 
-class GuideFollowerAECEnv(FusionAECEnv):
+class GuideFollowerAECEnv(FusionAECEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = "AEC :class:`GuideFollowerEnv` (guide, then follower). " + (FusionAECEnv.__doc__ or "")
     parallel_class = GuideFollowerEnv
 

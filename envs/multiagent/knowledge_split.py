@@ -380,7 +380,7 @@ class KnowledgeSplitEnv(FusionParallelEnv):
         return {agent: a[0] for agent, a in self._pair.actions(batched).items()}
 
 
-class KnowledgeSplitAECEnv(FusionAECEnv):
+class KnowledgeSplitAECEnv(FusionAECEnv):  # noqa: D101  (its docstring is assembled in __doc__)
     __doc__ = "AEC :class:`KnowledgeSplitEnv` (agent_0, then agent_1). " + (FusionAECEnv.__doc__ or "")
     parallel_class = KnowledgeSplitEnv
 
