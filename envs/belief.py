@@ -48,7 +48,7 @@ class Belief:
         """Object slots believed to be of ``kind``."""
         return [i for i, k in enumerate(self.kinds) if k == kind]
 
-    def candidates(self, category: str, exclude: tuple[int, ...] = ()) -> list[int]:
+    def candidates(self, category: str, exclude: tuple[int | None, ...] = ()) -> list[int]:
         """Slots that are, or might be, of ``category``: believed members first, else the unidentified ones."""
         members = [i for i, k in enumerate(self.kinds) if k and self.category_of(k) == category and i not in exclude]
         unknown = [i for i, k in enumerate(self.kinds) if (not k or self.category_of(k) is None) and i not in exclude]
@@ -58,7 +58,8 @@ class Belief:
         """The token the facts give (a guess among several if they contradict); ``None`` if they say nothing."""
         return tokens[self.choose(list(range(len(tokens))), decision)] if tokens else None
 
-    def slot_of(self, kind: str | None, category: str, decision: str, exclude: tuple[int, ...] = ()) -> int | None:
+    def slot_of(self, kind: str | None, category: str, decision: str,
+                exclude: tuple[int | None, ...] = ()) -> int | None:
         """The slot of ``kind`` if it can be told, else a guess among the objects that may be of ``category``."""
         known = [i for i in self.slots_of(kind) if i not in exclude] if kind else []
         options = known or self.candidates(category, exclude)

@@ -12,10 +12,16 @@ from __future__ import annotations
 import copy
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+
+
+def _num_actions(space: gym.Space) -> int:
+    """The size of a ``Discrete`` action space: the checks step random actions of one."""
+    assert isinstance(space, gym.spaces.Discrete), f"the checks need a Discrete action space, not {space}"
+    return int(space.n)
 
 
 def _assert_obs_equal(a: Any, b: Any, where: str) -> None:
@@ -31,9 +37,9 @@ def rollout(env: gym.Env, seed: int, steps: int, action_seed: int = 0) -> list[t
     """(obs, reward, terminated, truncated) for ``steps`` random actions, resetting (unseeded) after each end."""
     actions = np.random.default_rng(action_seed)
     obs, _ = env.reset(seed=seed)
-    trace = [(obs, 0.0, False, False)]
+    trace: list[tuple[Any, SupportsFloat, bool, bool]] = [(obs, 0.0, False, False)]
     for _ in range(steps):
-        obs, reward, terminated, truncated, _ = env.step(int(actions.integers(env.action_space.n)))
+        obs, reward, terminated, truncated, _ = env.step(int(actions.integers(_num_actions(env.action_space))))
         trace.append((obs, reward, terminated, truncated))
         if terminated or truncated:
             obs, _ = env.reset()
@@ -65,7 +71,7 @@ def check_pickle(make_env: Callable[[], gym.Env], steps: int = 60, seed: int = 5
     env.reset(seed=seed)
     actions = np.random.default_rng(1)
     for _ in range(10):
-        _, _, terminated, truncated, _ = env.step(int(actions.integers(env.action_space.n)))
+        _, _, terminated, truncated, _ = env.step(int(actions.integers(_num_actions(env.action_space))))
         if terminated or truncated:
             env.reset()
     copiers = {"unpickled": lambda e: pickle.loads(pickle.dumps(e)), "deep-copied": copy.deepcopy}
@@ -73,7 +79,7 @@ def check_pickle(make_env: Callable[[], gym.Env], steps: int = 60, seed: int = 5
         clone = copier(env)
         resets = 0
         for t in range(steps):
-            a = int(actions.integers(env.action_space.n))
+            a = int(actions.integers(_num_actions(env.action_space)))
             out_env, out_clone = env.step(a), clone.step(a)
             _assert_obs_equal(out_env[0], out_clone[0], f"{name}, step {t} (after {resets} resets)")
             assert out_env[1:4] == out_clone[1:4], f"{name}, step {t}: {out_env[1:4]} != {out_clone[1:4]}"
@@ -106,12 +112,12 @@ def check_vector_matches_single(
     for t in range(steps):
         for i in range(num_envs):
             _assert_obs_equal({k: v[i] for k, v in obs_v.items()}, obs_s[i], f"step {t}, env {i}")
-        act = actions.integers(vec.single_action_space.n, size=num_envs)
+        act = actions.integers(_num_actions(vec.single_action_space), size=num_envs)
         obs_v, rew_v, term_v, trunc_v, info_v = vec.step(act)
         for i, env in enumerate(singles):
             if mode == gym.vector.AutoresetMode.NEXT_STEP and ended[i]:
                 obs_s[i], _ = env.reset()
-                expected = (0.0, False, False)
+                expected: tuple[SupportsFloat, bool, bool] = (0.0, False, False)
             else:
                 obs_s[i], reward, terminated, truncated, _ = env.step(int(act[i]))
                 expected = (reward, terminated, truncated)
@@ -121,7 +127,7 @@ def check_vector_matches_single(
                     )
                     obs_s[i], _ = env.reset()
             got = (float(rew_v[i]), bool(term_v[i]), bool(trunc_v[i]))
-            assert np.isclose(got[0], expected[0]) and got[1:] == expected[1:], (
+            assert np.isclose(got[0], float(expected[0])) and got[1:] == expected[1:], (
                 f"step {t}, env {i}: {got} != {expected}")
         ended = term_v | trunc_v
         episodes_ended += int(ended.sum())
@@ -134,6 +140,7 @@ def oracle_success_rate(
     """The fraction of ``episodes`` the env's oracle (``env.unwrapped.oracle_action``) wins (``explore``: the oracle
     that knows only what its agent has seen)."""
     env = make_env()
+    assert hasattr(env.unwrapped, "oracle_action"), f"{type(env.unwrapped).__name__} has no oracle_action()"
     wins = 0
     for episode in range(episodes):
         env.reset(seed=seed + episode)

@@ -129,6 +129,13 @@ class Simulation:
     def reset_world(self, b: int, rng: np.random.Generator) -> None:
         self.reset_worlds([b], [rng])
 
+    def episode(self, b: int) -> Episode:
+        """World ``b``'s episode (:class:`gymnasium.error.ResetNeeded` before its first reset)."""
+        episode = self.episodes[b]
+        if episode is None:
+            raise gym.error.ResetNeeded(f"world {b} has no episode yet: call reset() first")
+        return episode
+
     def reset_worlds(self, rows: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
         """A new episode in each world of ``rows``, world ``rows[i]`` drawn with ``rngs[i]``."""
         max_facts = int(self.env_kwargs["max_facts"])
@@ -143,17 +150,17 @@ class Simulation:
 
     def observation(self) -> dict[str, np.ndarray]:
         if self.seen is not None:
-            self._remember_sight()
+            self._remember_sight(self.seen)
         return {
             "image": self.atlas.ego_image(self.batch.ego_tiles()),
             "mission": self.batch.mission.copy(),
             "facts": self.batch.facts.copy(),
         }
 
-    def _remember_sight(self) -> None:
+    def _remember_sight(self, seen: np.ndarray) -> None:
         cells = self.batch.ego_cells().reshape(self.batch.batch_size, -1)
         rows, columns = np.nonzero(cells >= 0)
-        self.seen[rows, cells[rows, columns]] = True
+        seen[rows, cells[rows, columns]] = True
 
     def _sight(self, b: int, explore: bool) -> np.ndarray | None:
         """World ``b``'s seen cells for an exploring oracle (``None`` for the privileged one). Sight is kept from
@@ -163,7 +170,7 @@ class Simulation:
         if self.seen is None:
             batch = self.batch
             self.seen = np.zeros((batch.batch_size, batch.cell[0].size), bool)
-            self._remember_sight()
+            self._remember_sight(self.seen)
         return self.seen[b]
 
     def oracle_action(self, b: int, use_facts: bool, explore: bool = False) -> int:
@@ -221,7 +228,7 @@ class Simulation:
 class FusionEnv(gym.Env):
     """Base of every single-agent fusiongym env; a subclass names its level and documents its spec."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 8}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 8}  # gym.Env: not a ClassVar
     level_class: ClassVar[type[Level]]
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
@@ -334,7 +341,7 @@ class FusionEnv(gym.Env):
         return {key: value[0] for key, value in obs.items()}
 
     def _info(self) -> dict[str, Any]:
-        return {"mission": self._sim.episodes[0].mission, "facts": self._sim.fact_sentences[0]}
+        return {"mission": self._current_episode().mission, "facts": self._sim.fact_sentences[0]}
 
 
 class FusionVectorEnv(gym.vector.VectorEnv):
@@ -465,8 +472,8 @@ class FusionVectorEnv(gym.vector.VectorEnv):
         return [describe_view(self._sim, b) for b in range(self.num_envs)]
 
     @property
-    def episodes(self) -> list[Episode]:
-        return list(self._sim.episodes)
+    def episodes(self) -> list[Episode | None]:
+        return list(self._sim.episodes)  # None before a world's first reset
 
     def view_slots(self) -> np.ndarray:
         """``(num_envs, V, V)`` object slot each world's agent sees at each cell of its view, laid out as the
@@ -477,7 +484,7 @@ class FusionVectorEnv(gym.vector.VectorEnv):
     def _reset_worlds(self, rows: list[int]) -> None:
         self._sim.reset_worlds(rows, [self._rngs[i] for i in rows])
         for i in rows:
-            self._missions[i] = self._sim.episodes[i].mission
+            self._missions[i] = self._sim.episode(i).mission
             self._facts[i] = self._sim.fact_sentences[i]
 
     def _infos(self) -> dict[str, Any]:
@@ -509,7 +516,7 @@ def describe_view(sim: Simulation, b: int) -> str:
     carried = int(batch.carrying[b])
     text = "You see " + ("; ".join(parts) if parts else "nothing") + "."
     if carried >= 0:
-        obj = sim.episodes[b].layout.objects[carried]
+        obj = sim.episode(b).layout.objects[carried]
         text += f" You carry a {obj.colour} {obj.shape}."
     return text
 

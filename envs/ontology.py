@@ -66,12 +66,19 @@ def load_ontology() -> Ontology:
     graph = rdflib.Graph()
     graph.parse(data=resources.files("fusiongym.envs").joinpath("data/ontology.ttl").read_text(), format="turtle")
 
+    def literal(subject: rdflib.term.Node, predicate: rdflib.URIRef) -> rdflib.Literal:
+        """The literal the file states as ``subject``'s ``predicate`` (it states every one read here)."""
+        value = graph.value(subject, predicate)
+        if not isinstance(value, rdflib.Literal):
+            raise ValueError(f"ontology.ttl states no literal {_local(predicate)} of {_local(subject)}")
+        return value
+
     def ordered(cls: rdflib.URIRef) -> tuple[str, ...]:
-        members = [(int(graph.value(s, fg.order)), _local(s)) for s in graph.subjects(RDF.type, cls)]
+        members = [(int(literal(s, fg.order)), _local(s)) for s in graph.subjects(RDF.type, cls)]
         return tuple(name for _, name in sorted(members))
 
     categories = [
-        (int(graph.value(c, fg.order)), c) for c in graph.subjects(RDFS.subClassOf, fg.Entity)
+        (int(literal(c, fg.order)), c) for c in graph.subjects(RDFS.subClassOf, fg.Entity)
     ]
     category_names = tuple(str(graph.value(c, RDFS.label)) for _, c in sorted(categories))
     kinds = []
@@ -79,7 +86,7 @@ def load_ontology() -> Ontology:
         for kind_uri in graph.subjects(RDFS.subClassOf, cat_uri):
             kinds.append(
                 (
-                    int(graph.value(kind_uri, fg.order)),
+                    int(literal(kind_uri, fg.order)),
                     EntityKind(
                         name=_local(kind_uri),
                         surface=str(graph.value(kind_uri, fg.surface)),
@@ -87,8 +94,8 @@ def load_ontology() -> Ontology:
                         shape=_local(graph.value(kind_uri, fg.shape)),
                         colour=_local(graph.value(kind_uri, fg.colour)),
                         material=_local(graph.value(kind_uri, fg.material)),
-                        pickable=bool(graph.value(kind_uri, fg.pickable).toPython()),
-                        edible=bool(graph.value(kind_uri, fg.edible).toPython()),
+                        pickable=bool(literal(kind_uri, fg.pickable).toPython()),
+                        edible=bool(literal(kind_uri, fg.edible).toPython()),
                         split=str(graph.value(kind_uri, fg["split"])),  # fg.split would be str.split
                     ),
                 )

@@ -14,10 +14,11 @@ a target three rooms away).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
-from fusiongym.envs.levels import Level, Subgoal
+from fusiongym.envs.levels import Episode, Subgoal
 from fusiongym.envs.planning import HeadingPlan
 from fusiongym.envs.world import (
     DIR_YX,
@@ -44,8 +45,14 @@ _FINAL_ACTION = {"face": DONE, "pickup": PICKUP, "toggle": TOGGLE}
 EXPLORE = "explore"
 
 
+class SubgoalSource(Protocol):
+    """What the oracle plans for: a :class:`~fusiongym.envs.levels.Level`, or a stand-in that names a subgoal."""
+
+    def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal: ...
+
+
 def oracle_subgoal(
-    batch: WorldBatch, b: int, level: Level, episode, use_facts: bool = True, seen: np.ndarray | None = None
+    batch: WorldBatch, b: int, level: SubgoalSource, episode, use_facts: bool = True, seen: np.ndarray | None = None
 ) -> Subgoal:
     """What the oracle is after in world ``b`` now (the level's :meth:`~fusiongym.envs.levels.Level.oracle_subgoal`).
 
@@ -83,7 +90,7 @@ def oracle_target_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tupl
 
 
 def oracle_action(
-    batch: WorldBatch, b: int, level: Level, episode, use_facts: bool = True, seen: np.ndarray | None = None
+    batch: WorldBatch, b: int, level: SubgoalSource, episode, use_facts: bool = True, seen: np.ndarray | None = None
 ) -> int:
     """The oracle's next action in world ``b`` (knowing only the cells of ``seen``, when given: see
     :func:`oracle_subgoal`)."""
@@ -118,10 +125,10 @@ def oracle_action(
     if path is None:
         return DONE
     if not path:  # standing next to a target: turn towards it
-        want = next(_direction((y, x), t) for t in targets if _direction((y, x), t) is not None)
-        return _turn_towards(d, want)
+        return _turn_towards(d, next(w for t in targets if (w := _direction((y, x), t)) is not None))
     step = path[0]
     want = _direction((y, x), step)
+    assert want is not None  # the path's first step is a neighbour
     if want != d:
         return _turn_towards(d, want)
     cell = batch.cell[b, step[0], step[1]]

@@ -95,11 +95,13 @@ class AvoidLevel(Level):
         belief = Belief(episode, use_facts)
         objects = episode.layout.objects
         creatures = [i for i, o in enumerate(objects) if o.kind is not None]
-        said = {i: belief.one_of(belief.objects(belief.kinds[i], "is"), f"is {i}") if belief.kinds[i] else None
+        said = {i: belief.one_of(belief.objects(kind, "is"), f"is {i}") if (kind := belief.kinds[i]) else None
                 for i in creatures}
         safe = [i for i in creatures if said[i] == "harmless"]
         unsure = [i for i in creatures if said[i] is None]
         crossing = safe or unsure or creatures
         walk = belief.choose(crossing, "crossing")
-        targets = [i for i, o in enumerate(objects) if o.kind is None and episode.instruction.target.matches(o)]
+        instruction = episode.instruction
+        assert isinstance(instruction, AvoidInstr)
+        targets = [i for i, o in enumerate(objects) if o.kind is None and instruction.target.matches(o)]
         return Subgoal("face", targets, walk_over=[walk])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
@@ -52,7 +53,8 @@ class Subgoal:
     """
 
     action: str
-    targets: list[int] = field(default_factory=list)
+    # None, where the belief could name no object, matches no object (and the exploring oracle counts it as seen)
+    targets: Sequence[int | None] = field(default_factory=list)
     walk_over: list[int] = field(default_factory=list)  # walkable objects the oracle is willing to step on
     cells: list[tuple[int, int]] = field(default_factory=list)  # grid cells (doors) to face, besides objects
 
@@ -188,7 +190,8 @@ class RoomGrid:
     ) -> list[tuple[int, int]]:
         """``count`` distinct free cells drawn uniformly from ``rooms`` (default: all), not in front of doors or
         gaps, and now occupied."""
-        free = _placeable_floor(self.room_size, self.num_rows, self.num_cols, tuple(self.doors), self.cells.tobytes())
+        free: Sequence[tuple[int, int]] = _placeable_floor(self.room_size, self.num_rows, self.num_cols,
+                                                           tuple(self.doors), self.cells.tobytes())
         if self.occupied:
             free = list(itertools.filterfalse(self.occupied.__contains__, free))
         if rooms is not None:
@@ -411,7 +414,8 @@ class Level(ABC):
     def _kind_objects(self, rng: np.random.Generator, kinds: list,
                       relevant: bool = True) -> tuple[list[WorldObject], list[Fact]]:
         """Objects for ``kinds`` drawn with their looks, and the facts that state each kind's look and category."""
-        objects, facts = [], []
+        objects: list[WorldObject] = []
+        facts: list[Fact] = []
         for kind, (shape, colour) in zip(kinds, self._looks(rng, kinds), strict=True):
             obj, stated = _kind_object(kind.name, kind.category, kind.pickable, shape, colour, relevant)
             objects.append(obj)

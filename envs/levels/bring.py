@@ -54,6 +54,7 @@ class BringLevel(Level):
     def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
         belief = Belief(episode, use_facts)
         instruction = episode.instruction
+        assert isinstance(instruction, BringInstr)
         container = belief.slot_of(instruction.container, "container", "container")
         cure_kind = belief.one_of(belief.subjects("cures", instruction.ailment), "cures")
         cure = belief.slot_of(cure_kind, "medicine", "cure", exclude=(container,))

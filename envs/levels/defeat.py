@@ -51,6 +51,7 @@ class DefeatLevel(Level):
 
     def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
         belief = Belief(episode, use_facts)
+        assert isinstance(episode.instruction, DefeatInstr)
         monster = episode.instruction.monster
         target = belief.slot_of(monster, "monster", "monster")
         weapon_kind = belief.one_of(belief.objects(monster, "weak_to"), "weak_to")

@@ -52,6 +52,7 @@ class FetchLevel(Level):
         if carrying >= 0:
             return Subgoal("drop")
         belief = Belief(episode, use_facts)
+        assert isinstance(episode.instruction, PickupCategoryInstr)
         category = episode.instruction.category
         members = [i for i, kind in enumerate(belief.kinds) if kind and belief.category_of(kind) == category]
         if members:

@@ -46,7 +46,9 @@ class GoToLevel(Level):
     def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
         if carrying >= 0:
             return Subgoal("drop")
-        targets = [i for i, o in enumerate(episode.layout.objects) if episode.instruction.target.matches(o)]
+        instruction = episode.instruction
+        assert isinstance(instruction, GoToInstr)
+        targets = [i for i, o in enumerate(episode.layout.objects) if instruction.target.matches(o)]
         return Subgoal("face", targets)
 
 

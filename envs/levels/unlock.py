@@ -83,6 +83,7 @@ class UnlockLevel(Level):
 
     def oracle_subgoal(self, episode: Episode, carrying: int, use_facts: bool, cells: np.ndarray) -> Subgoal:
         belief = Belief(episode, use_facts)
+        assert isinstance(episode.instruction, UnlockInstr)
         target_kind = episode.instruction.target
         layout = episode.layout
         onto = self.ontology

@@ -149,6 +149,7 @@ class KnowledgeSplitBatch:
         n = len(episode.layout.objects)
         self.pickup[b] = NOTHING
         self.pickup[b, 0] = batch.pickup[b]
+        assert episode.partner_pickup is not None  # the level sets it
         self.pickup[b, 1, :n] = episode.partner_pickup
         self.mission[b] = 0
         self.mission[b, 0] = batch.mission[b]
@@ -182,6 +183,7 @@ class KnowledgeSplitBatch:
         j, batch = 1 - i, self.batch
         self.pos[:, i], self.dir[:, i], self.carrying[:, i] = batch.agent_at, batch.agent_dir, batch.carrying
         where = self.pos[:, j]
+        assert self._under is not None, "_enter first"
         self._obj[where], self._tile[where] = self._under
         self._under = None
 
@@ -249,6 +251,7 @@ class KnowledgeSplitBatch:
         self._enter(i, relative_sprite=False)
         if not see_other:  # take the body out again: plan as if the other were not there
             where = self.pos[:, 1 - i]
+            assert self._under is not None
             self._obj[where], self._tile[where] = self._under
         try:
             for b, slots in enumerate(targets):

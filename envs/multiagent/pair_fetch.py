@@ -55,13 +55,17 @@ class PairFetchLevel(FetchLevel):
             return None
         layout = episode.layout
         objects, knowledge = layout.objects, episode.knowledge
-        category = {o.kind: knowledge.objects(o.kind, "is_a")[0] for o in objects}
-        others = sorted({category[o.kind] for o in objects} - {episode.instruction.category})
+        category: dict[str, str] = {}
+        for o in objects:
+            assert o.kind is not None  # Fetch's objects are ontology kinds
+            category[o.kind] = knowledge.objects(o.kind, "is_a")[0]
+        assert isinstance(episode.instruction, PickupCategoryInstr)
+        others = sorted(set(category.values()) - {episode.instruction.category})
         partner_category = others[int(rng.integers(len(others)))]
         grid = RoomGrid(self.room_size, self.num_rows, self.num_cols)
         grid.cells = layout.cells.copy()
-        grid.doors = [tuple(int(v) for v in c)
-                      for c in np.argwhere((layout.cells == DOOR_OPEN) | (layout.cells == DOOR_CLOSED))]
+        grid.doors = [(int(y), int(x))
+                      for y, x in np.argwhere((layout.cells == DOOR_OPEN) | (layout.cells == DOOR_CLOSED))]
         grid.occupied = set(layout.object_pos) | {layout.agent_pos}
         reachable = grid.reachable_from(layout.agent_pos)
         free = sorted(

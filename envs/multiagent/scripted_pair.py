@@ -106,14 +106,14 @@ class ScriptedSplitPair:
         colour, shape = self.colour_name.get(look[0]), self.shape_name.get(look[1])
         if colour is None or shape is None:
             return None
-        objects = self.core.sim.episodes[b].layout.objects
+        objects = self.core.sim.episode(b).layout.objects
         slots = [s for s, o in enumerate(objects) if (o.colour, o.shape) == (colour, shape)]
         return slots or None
 
     def _guess(self, b: int, i: int, step: int) -> list[int] | None:
         if step < self.patience:
             return None  # wait for an answer
-        episode = self.core.sim.episodes[b]
+        episode = self.core.sim.episode(b)
         on_map = {int(s) for s in np.unique(self.core.batch.obj_at[b]) if 0 <= s < len(episode.layout.objects)}
         options = sorted(on_map)
         if not options:
