@@ -48,6 +48,13 @@ def silence_inputs_after(linear: nn.Linear, start: int, scale: float = 0.01) -> 
     return linear
 
 
+def _first_linear(layers: nn.Sequential) -> nn.Linear:
+    """The first layer of ``layers``, which these blocks build as a Linear."""
+    first = layers[0]
+    assert isinstance(first, nn.Linear)
+    return first
+
+
 class ConcatFusion(nn.Module):
     """``MLP([readout(vision maps); language; knowledge])``, the readout keeping positions in the view."""
 
@@ -62,7 +69,7 @@ class ConcatFusion(nn.Module):
 
     def restore_init(self) -> None:
         """The instruction and knowledge columns start almost silent (rerun after SB3's re-initialisation)."""
-        silence_inputs_after(self.net[0], self.vision_columns)
+        silence_inputs_after(_first_linear(self.net), self.vision_columns)
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:
@@ -97,7 +104,7 @@ class _FiLMLayer(nn.Module):
         for name in ("weight", "bias"):  # agents saved before ``mix`` was named ``conv``
             if prefix + "conv." + name in state_dict:
                 state_dict[prefix + "mix." + name] = state_dict.pop(prefix + "conv." + name)
-        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(cond).chunk(2, dim=-1)
@@ -133,7 +140,7 @@ class FiLMFusion(nn.Module):
 
     def restore_init(self) -> None:
         """The condition's own copy into the features starts almost silent (its FiLM layers restore themselves)."""
-        silence_inputs_after(self.out[0], self.vision_columns)
+        silence_inputs_after(_first_linear(self.out), self.vision_columns)
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:
@@ -180,7 +187,7 @@ class CrossAttentionFusion(nn.Module):
 
     def restore_init(self) -> None:
         """The pooled instruction and knowledge columns start almost silent (rerun after SB3's re-initialisation)."""
-        silence_inputs_after(self.out[0], self.vision_columns)
+        silence_inputs_after(_first_linear(self.out), self.vision_columns)
 
     def forward(self, vision: VisionOutput, language: TextOutput | None,
                 knowledge: KnowledgeOutput | None) -> torch.Tensor:

@@ -86,12 +86,14 @@ class FusionExtractor(BaseFeaturesExtractor):
         super().__init__(observation_space, features_dim=config.features_dim)
         self.config = config
         self._check_space(observation_space, config)
+        mission_space, image_space = observation_space["mission"], observation_space["image"]
+        assert isinstance(mission_space, spaces.Box) and isinstance(image_space, spaces.Box)  # _check_space's
         self.vocab = vocab if vocab is not None else default_vocab()
-        high = int(np.max(observation_space["mission"].high))
+        high = int(np.max(mission_space.high))
         if high + 1 > self.vocab.size:
             raise FusionConfigError(f"observation 'mission' ids go up to {high} but the vocabulary has "
                                     f"{self.vocab.size} ids: pass the vocab the env was built with (vocab=...)")
-        self.channels_first, channels, height, width = image_layout(observation_space["image"])
+        self.channels_first, channels, height, width = image_layout(image_space)
 
         self.vision = build_vision_encoder(config, image_size=height, in_channels=channels)
         vision_dim = self.vision.dim
@@ -145,8 +147,13 @@ class FusionExtractor(BaseFeaturesExtractor):
         if missing:
             raise FusionConfigError(f"observation space lacks {missing} (has {list(space.spaces)}); for MiniGrid / "
                                     "BabyAI envs wrap them in fusiongym.agents.minigrid.MiniGridFusionWrapper")
-        if "facts" in space.spaces and (len(space["facts"].shape) != 2 or space["facts"].shape[1] != 3):
-            raise FusionConfigError(f"observation 'facts' must have shape (F, 3), got {space['facts'].shape}")
+        for key in ("image", "mission"):
+            if not isinstance(space[key], spaces.Box):
+                raise FusionConfigError(f"observation {key!r} must be a Box, got {type(space[key]).__name__}")
+        if "facts" in space.spaces:
+            shape = space["facts"].shape
+            if shape is None or len(shape) != 2 or shape[1] != 3:
+                raise FusionConfigError(f"observation 'facts' must have shape (F, 3), got {shape}")
 
     def apply(self, fn: Callable[[nn.Module], None]) -> FusionExtractor:
         """``nn.Module.apply`` that leaves ``transformers`` / ``peft`` models alone.
@@ -161,8 +168,9 @@ class FusionExtractor(BaseFeaturesExtractor):
             # SB3's orthogonal init also overwrote the deliberate inits of the fusion blocks (FiLM starting as the
             # identity, the instruction and knowledge paths starting almost silent): put them back
             for module in self.modules():
-                if module is not self and hasattr(module, "restore_init") and not _is_transformers_model(module):
-                    module.restore_init()
+                restore_init = getattr(module, "restore_init", None)
+                if module is not self and restore_init is not None and not _is_transformers_model(module):
+                    restore_init()
         return self
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:

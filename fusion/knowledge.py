@@ -68,6 +68,9 @@ class TextEntityEmbedding(nn.Module):
     ``nn.Embedding`` (``embedding(ids)``, ``embedding.weight``, ``num_embeddings``); id 0 (padding) maps to zeros.
     """
 
+    text: torch.Tensor  # buffers
+    text_mean: torch.Tensor
+
     def __init__(self, text: torch.Tensor, dim: int) -> None:
         super().__init__()
         mean = text[1:].mean(dim=0)
@@ -274,6 +277,7 @@ class TripleEncoder(nn.Module):
             if bias is not None:  # a record is as relevant as its most relevant fact
                 bias = bias[:, None, :].expand_as(same).masked_fill(~same, -1.0).amax(-1)
         if bias is not None:
+            assert self.retrieval_log_scale is not None  # a bias comes only with retrieval
             bias = bias * self.retrieval_log_scale.exp()
         if self.query is not None and query is not None:
             q = self.query(query)

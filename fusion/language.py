@@ -140,9 +140,11 @@ class TokenBridge:
         self.after_space = [self._piece(s, False) for s in surfaces]
 
     def _encode(self, text: str) -> list[int]:
+        assert self.tokenizer is not None
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _special_frame(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        assert self.tokenizer is not None
         full = list(self.tokenizer(self._PROBE)["input_ids"])
         body = self._probe_ids
         for start in range(len(full) - len(body) + 1):
@@ -300,6 +302,8 @@ class LanguageBackbone(nn.Module):
     both trainable modes the distinct rows of a batch are encoded once and scattered back.
     """
 
+    model: Any  # a transformers model, or its peft wrapper under LoRA: their methods vary by architecture
+
     def __init__(self, model: nn.Module, tokenizer: Any | None, vocab: VocabularyLike, mode: str = "frozen",
                  use_cache: bool = True, cache_size: int = 65536, max_tokens: int = 256,
                  lora: dict[str, Any] | None = None, pretrained: bool = False, source: str | None = None) -> None:
@@ -312,8 +316,8 @@ class LanguageBackbone(nn.Module):
         limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
         self.max_tokens = min(max_tokens, limit) if limit else max_tokens
         self.bridge = TokenBridge(vocab, tokenizer, self.max_tokens)
-        self.hidden_size = int(model.config.hidden_size if hasattr(model.config, "hidden_size")
-                               else model.config.d_model)
+        config: Any = model.config  # a transformers config: its fields vary by architecture
+        self.hidden_size = int(config.hidden_size if hasattr(config, "hidden_size") else config.d_model)
         if mode == "lora":
             model = self._add_lora(model, lora or {})
         elif mode == "frozen":
@@ -439,8 +443,8 @@ class LanguageBackbone(nn.Module):
         device = self.device
         batch = rows.shape[0]
         flat = rows.reshape(batch, -1).to(torch.long).cpu().numpy()
-        unique, inverse = np.unique(flat, axis=0, return_inverse=True)
-        inverse = torch.as_tensor(inverse.reshape(-1), device=device)
+        unique, unique_inverse = np.unique(flat, axis=0, return_inverse=True)
+        inverse = torch.as_tensor(unique_inverse.reshape(-1), device=device)
         if not self.use_cache:
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.mode != "frozen"):
                 hidden, mask, pooled = self._encode_sequences([to_ids(r) for r in unique], device)
@@ -452,9 +456,9 @@ class LanguageBackbone(nn.Module):
             with torch.no_grad():
                 hidden, mask, pooled = self._encode_sequences([to_ids(unique[n]) for n in missing], device)
             for j, n in enumerate(missing):
-                entry = (hidden[j, :int(mask[j].sum())].clone(), pooled[j].clone())
-                self.cache.put(keys[n], entry)
-                entries[n] = entry
+                encoded = (hidden[j, :int(mask[j].sum())].clone(), pooled[j].clone())
+                self.cache.put(keys[n], encoded)
+                entries[n] = encoded
         length = max(e[0].shape[0] for e in entries if e is not None)
         tokens = torch.zeros((len(entries), length, self.hidden_size), device=device)
         token_mask = torch.zeros((len(entries), length), dtype=torch.bool, device=device)

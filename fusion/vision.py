@@ -42,7 +42,13 @@ class _ResidualBlock(nn.Module):
         return x + self.conv1(F.relu(self.conv0(F.relu(x))))
 
 
-class CNNEncoder(nn.Module):
+class VisionEncoder(nn.Module):
+    """What every vision encoder is: ``forward(images [B, C, H, W]) -> VisionOutput`` with ``dim`` channels."""
+
+    dim: int
+
+
+class CNNEncoder(VisionEncoder):
     """IMPALA-style CNN sized for small egocentric views (56×56 = 7×7 tiles of 8 px, and other sizes).
 
     Each stage is conv 3×3 → max-pool 3×3 stride 2 → one residual block, halving the resolution; the last map
@@ -69,7 +75,7 @@ class CNNEncoder(nn.Module):
         return _maps_to_output(maps)
 
 
-class TileCNNEncoder(nn.Module):
+class TileCNNEncoder(VisionEncoder):
     """A CNN that works at tile resolution: a ``patch × patch`` convolution with stride ``patch`` turns each tile of
     the view into one vector (a 56 px view of 7×7 tiles of 8 px gives a 7×7 map), then 3×3 convolutions mix
     neighbouring tiles. Grid worlds draw one object per tile, so nothing is lost by not convolving inside tiles,
@@ -111,13 +117,16 @@ def tile_outlines(images: torch.Tensor, patch: int) -> torch.Tensor:
     return brightness / brightest.clamp_min(1e-3)
 
 
-class HFVisionEncoder(nn.Module):
+class HFVisionEncoder(VisionEncoder):
     """A ``transformers`` vision model (ViT from a config, or any pretrained one) as a patch-token encoder.
 
     Images are resized to the model's ``image_size`` when it has one and normalised with ``mean``/``std``
     (0.5 by default, ViT's). Token outputs ``[B, 1 + N, D]`` (CLS first, when ``num_prefix_tokens`` says so) or
     feature maps ``[B, D, h, w]`` (convolutional models) become a ``grid × grid`` map.
     """
+
+    mean: torch.Tensor  # buffers
+    std: torch.Tensor
 
     def __init__(self, model: nn.Module, grid: int, image_size: int | None, num_prefix_tokens: int,
                  mean: float | list[float] = 0.5, std: float | list[float] = 0.5, frozen: bool = False) -> None:
@@ -168,7 +177,7 @@ def _num_prefix_tokens(model: nn.Module) -> int:
 
 
 def build_vision_encoder(config: FusionConfig, image_size: int, in_channels: int = 3,
-                         offline: bool = True) -> nn.Module:
+                         offline: bool = True) -> VisionEncoder:
     """The vision encoder ``config.vision`` names, for square images of side ``image_size``."""
     if config.vision == "cnn":
         return CNNEncoder(in_channels, config.cnn_channels, config.vision_grid)
