@@ -49,4 +49,6 @@ class OracleAgent:
     def predict(self, observation: Any = None, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, None]:
         """The oracle's action for the env's current state (``observation`` is not needed)."""
-        return np.asarray(int(self.env.unwrapped.oracle_action(use_facts=self.use_facts))), None
+        unwrapped = self.env.unwrapped
+        assert hasattr(unwrapped, "oracle_action")  # as __init__ checked
+        return np.asarray(int(unwrapped.oracle_action(use_facts=self.use_facts))), None

@@ -247,8 +247,9 @@ def _env_space(env: gym.Env | VecEnv) -> gym.Space:
 
     space = env.observation_space
     if isinstance(space, spaces.Dict):  # what SB3's VecTransposeImage makes of it
-        return spaces.Dict({k: VecTransposeImage.transpose_space(v) if is_image_space(v, check_channels=True)
-                            and v.shape[-1] in (1, 3, 4) else v for k, v in space.spaces.items()})
+        return spaces.Dict({k: VecTransposeImage.transpose_space(v) if isinstance(v, spaces.Box)
+                            and is_image_space(v, check_channels=True) and v.shape[-1] in (1, 3, 4) else v
+                            for k, v in space.spaces.items()})
     return space
 
 

@@ -50,8 +50,10 @@ import numpy as np
 import torch
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import LinearSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
 from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights, save_agent
 
@@ -104,13 +106,16 @@ class Imitation:
         self.batch_size, self.keep, self.max_grad_norm = batch_size, keep, max_grad_norm
         self.learning_rate = float(learning_rate)
         self.final_learning_rate = None if final_learning_rate is None else float(final_learning_rate)
+        if not isinstance(model.policy, ActorCriticPolicy):
+            raise TypeError(f"imitation fits an actor-critic policy (PPO's, RecurrentPPO's), not "
+                            f"{type(model.policy).__name__}")
         self.policy = model.policy
         self._obs: dict[str, np.ndarray] | None = None
         self.goal_cells, self.goal_loss = goal_cells, float(goal_loss)
         self.goal_head: torch.nn.Linear | None = None
         if self.goal_loss:
             assert goal_cells is not None
-            self._obs = env.reset()  # the expert labels worlds that exist: reset before asking for the width
+            self._obs = _dict_obs(env.reset())  # the expert labels worlds that exist: reset before asking the width
             self.goal_head = torch.nn.Linear(self.policy.features_dim, goal_cells().shape[1]).to(self.policy.device)
         heads = list(self.goal_head.parameters()) if self.goal_head is not None else []
         self.optimizer = torch.optim.Adam([p for p in self.policy.parameters() if p.requires_grad] + heads,
@@ -126,8 +131,8 @@ class Imitation:
         self._returns = np.zeros(env.num_envs)
         #: a recurrent learner's LSTM state (h, c), each (layers, worlds, hidden), and which worlds start an episode
         self.recurrent = isinstance(self.policy, RecurrentActorCriticPolicy)
-        self._lstm_state: tuple[np.ndarray, np.ndarray] | None = None
-        if self.recurrent:
+        self._lstm_state: tuple[np.ndarray, ...] | None = None
+        if isinstance(self.policy, RecurrentActorCriticPolicy):
             layers, _, hidden = self.policy.lstm_hidden_state_shape
             self._lstm_state = (np.zeros((layers, env.num_envs, hidden), dtype=np.float32),
                                 np.zeros((layers, env.num_envs, hidden), dtype=np.float32))
@@ -151,7 +156,7 @@ class Imitation:
         """Update until ``num_timesteps`` (env steps of all worlds) reaches ``total_timesteps``; ``callback`` runs
         after every update."""
         if self._obs is None:
-            self._obs = self.env.reset()
+            self._obs = _dict_obs(self.env.reset())
         while self.num_timesteps < total_timesteps:
             update_learning_rate(self.optimizer, self.step_size(total_timesteps))
             loss, agreement = self.update(self.learner_share(total_timesteps))
@@ -188,7 +193,8 @@ class Imitation:
             labels.append(label)
             agree += int((own == label).sum())
             actions = np.where(self.rng.random(n) < learner_share, own, label)
-            self._obs, rewards, dones, infos = self.env.step(actions)
+            obs, rewards, dones, infos = self.env.step(actions)
+            self._obs = _dict_obs(obs)
             self._episode_start = np.asarray(dones, dtype=bool)
             self._returns += rewards
             for i in np.flatnonzero(dones):
@@ -219,8 +225,9 @@ class Imitation:
         per_batch = max(1, (self.batch_size or len(target)) // unit)
         if self.recurrent:
             starts = np.concatenate([m.starts for m in self._memory])
-            first_h = np.concatenate([m.first_state[0] for m in self._memory], axis=1)
-            first_c = np.concatenate([m.first_state[1] for m in self._memory], axis=1)
+            first = [m.first_state for m in self._memory if m.first_state is not None]  # all, when recurrent
+            first_h = np.concatenate([s[0] for s in first], axis=1)
+            first_c = np.concatenate([s[1] for s in first], axis=1)
         self.policy.set_training_mode(True)
         losses: list[float] = []
         goal_hits: list[float] = []
@@ -233,8 +240,9 @@ class Imitation:
                 tensors, _ = self.policy.obs_to_tensor({key: value[index] for key, value in data.items()})
                 # the policy's get_distribution, with its features kept for the goal head
                 features = self.policy.extract_features(tensors, self.policy.pi_features_extractor)
+                assert isinstance(features, torch.Tensor)  # one extractor's features (a pair only without one)
                 latent = features
-                if self.recurrent:
+                if isinstance(self.policy, RecurrentActorCriticPolicy):
                     device = self.policy.device
                     state = (torch.as_tensor(first_h[:, chosen], device=device),
                              torch.as_tensor(first_c[:, chosen], device=device))
@@ -318,6 +326,13 @@ class Imitation:
         self.rng.bit_generator.state = progress["rng"]
 
 
+def _dict_obs(obs: VecEnvObs) -> dict[str, np.ndarray]:
+    """A vector env's observation, which imitation takes as a Dict one (as fusiongym's envs give)."""
+    if not isinstance(obs, dict):
+        raise TypeError(f"imitation needs Dict observations, got {type(obs).__name__}")
+    return obs
+
+
 class _Rollout(NamedTuple):
     """One update's visited states, in world-major rows for a recurrent learner (each world's rollout a sequence)."""
 
@@ -325,7 +340,7 @@ class _Rollout(NamedTuple):
     labels: np.ndarray
     goals: np.ndarray | None
     starts: np.ndarray | None  # recurrent: whether each row starts an episode (the LSTM state is reset there)
-    first_state: tuple[np.ndarray, np.ndarray] | None  # recurrent: the LSTM state each sequence started from
+    first_state: tuple[np.ndarray, ...] | None  # recurrent: the LSTM state (h, c) each sequence started from
 
 
 def check_imitation_kwargs(mix: float = 0.5, mix_warmup: float = 0.0, rollout: int = 8, epochs: int = 1,
@@ -366,8 +381,9 @@ def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, t
     state = optimizer.state_dict()
     tensors = {f"{index}.{name}": torch.as_tensor(value).detach().clone().contiguous()
                for index, entry in state["state"].items() for name, value in entry.items()}
-    groups = [{k: v for k, v in group.items() if isinstance(v, (int, float, bool, list, type(None)))}
-              for group in state["param_groups"]]
+    groups: list[dict[str, Any]] = [{k: v for k, v in group.items()
+                                     if isinstance(v, (int, float, bool, list, type(None)))}
+                                    for group in state["param_groups"]]
     for group in groups:
         group["betas"] = list(group.get("betas", (0.9, 0.999)))
     return tensors, groups

@@ -44,10 +44,12 @@ class MiniGridFusionWrapper(gym.ObservationWrapper):
             vocab = get_vocab()
         self.vocab = vocab
         self.mission_length = mission_length
-        image = env.observation_space["image"]
+        space = env.observation_space
+        image = space["image"] if isinstance(space, spaces.Dict) and "image" in space.spaces else None
         base = env.unwrapped
         symbolic_sides = {getattr(base, "agent_view_size", None), getattr(base, "width", None)}
-        if len(image.shape) != 3 or image.shape[-1] != 3 or image.dtype != np.uint8 or \
+        if not isinstance(image, spaces.Box) or len(image.shape) != 3 or image.shape[-1] != 3 or \
+                image.dtype != np.uint8 or \
                 image.shape[0] in symbolic_sides:  # MiniGrid's (object, colour, state) grid encoding
             raise ValueError(f"MiniGridFusionWrapper needs an RGB uint8 image (H, W, 3), got {image}: wrap the env "
                              "in minigrid.wrappers.RGBImgPartialObsWrapper (or RGBImgObsWrapper) first")
@@ -79,7 +81,7 @@ class MiniGridFusionWrapper(gym.ObservationWrapper):
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], Any, bool, bool, dict[str, Any]]:
         """Step; ``info["success"]``: the episode ended on the mission's goal (MiniGrid pays a reward only then)."""
         observation, reward, terminated, truncated, info = self.env.step(action)
-        info = {**info, "mission": str(observation["mission"]), "success": bool(terminated and reward > 0)}
+        info = {**info, "mission": str(observation["mission"]), "success": bool(terminated and float(reward) > 0)}
         return self.observation(observation), reward, terminated, truncated, info
 
 

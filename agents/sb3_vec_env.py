@@ -38,7 +38,8 @@ class FusionSB3VecEnv(VecEnv):
 
     def reset(self) -> VecEnvObs:
         seeds = self._seeds if any(s is not None for s in self._seeds) else None
-        obs, infos = self.vector_env.reset(seed=seeds)
+        # one seed per world: fusiongym's vector env takes a list, as Gymnasium's own do (its base class says int)
+        obs, infos = self.vector_env.reset(seed=seeds)  # type: ignore[arg-type]
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [self._info_at(infos, i) for i in range(self.num_envs)]
@@ -69,7 +70,7 @@ class FusionSB3VecEnv(VecEnv):
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         frames = self.vector_env.render()
-        return list(frames) if frames is not None else [None] * self.num_envs
+        return [np.asarray(frame) for frame in frames] if frames is not None else [None] * self.num_envs
 
     # SB3 asks these of sub-envs; the batch has none, so they are answered from the native vector env.
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
