@@ -110,13 +110,13 @@ def cmd_envs(args: argparse.Namespace) -> int:
         from fusiongym.envs.multiagent_registration import MULTIAGENT_REGISTRATIONS
     except ImportError:
         MULTIAGENT_REGISTRATIONS = ()
-    width = max(len(r.id) for r in (*REGISTRATIONS, *MULTIAGENT_REGISTRATIONS))
+    width = max(len(reg_id) for reg_id in [*(r.id for r in REGISTRATIONS), *(r.id for r in MULTIAGENT_REGISTRATIONS)])
     for reg in REGISTRATIONS:
         print(f"{reg.id:{width}}  {reg.description}")
     if MULTIAGENT_REGISTRATIONS:
         print('\nmulti-agent (PettingZoo: pettingzoo.make("parallel" | "aec", id) after `import fusiongym`):')
-        for reg in MULTIAGENT_REGISTRATIONS:
-            print(f"{reg.id:{width}}  multi-agent: {reg.description}")
+        for multi in MULTIAGENT_REGISTRATIONS:
+            print(f"{multi.id:{width}}  multi-agent: {multi.description}")
     else:
         print('\nmulti-agent ids (GuideFollower, KnowledgeSplit) need PettingZoo: pip install "fusiongym[multiagent]"')
     return 0

@@ -196,7 +196,9 @@ def evaluate(policy: BatchPolicy, env_id: str, split: str = "test", episodes: in
     batch_size = min(batch_size, episodes)
     vector_env = gym.make_vec(env_id, num_envs=batch_size, vectorization_mode="vector_entry_point", split=split,
                               **(env_kwargs or {}))
-    keys = list(vector_env.single_observation_space.spaces)
+    space = vector_env.single_observation_space
+    assert isinstance(space, gym.spaces.Dict)  # every fusiongym id (and wrapped MiniGrid id) observes a Dict
+    keys = list(space.spaces)
     unknown = sorted(set(ablate) - set(keys))
     if unknown:
         vector_env.close()
@@ -208,7 +210,9 @@ def evaluate(policy: BatchPolicy, env_id: str, split: str = "test", episodes: in
         batch_seeds = seeds[start:start + batch_size]
         active = np.zeros(batch_size, dtype=bool)
         active[:len(batch_seeds)] = True
-        observations, infos = vector_env.reset(seed=[*batch_seeds, *[None] * (batch_size - len(batch_seeds))])
+        seeds_now = [*batch_seeds, *[None] * (batch_size - len(batch_seeds))]
+        # one seed per world: fusiongym's vector env takes a list, as Gymnasium's own do (its base class says int)
+        observations, infos = vector_env.reset(seed=seeds_now)  # type: ignore[arg-type]
         missions = list(infos["mission"])
         policy.reset(batch_size)
         episode_start = np.ones(batch_size, dtype=bool)
@@ -266,7 +270,7 @@ def write_eval(result: EvalResult, folder: Path, extra: dict[str, Any] | None = 
     return metrics_path, episodes_path
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write a file through ``write(handle)`` so that readers see the old or the new content, never half of it:
     a temp file beside it, flushed and fsynced, then ``os.replace``."""
     import errno

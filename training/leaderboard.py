@@ -26,7 +26,7 @@ import sqlite3
 import struct
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -316,7 +316,7 @@ class Leaderboard:
         except sqlite3.DatabaseError as err:
             raise self._error(err) from None
 
-    def _insert(self, items: list[tuple[int | None, Submission]]) -> list[int]:
+    def _insert(self, items: Sequence[tuple[int | None, Submission]]) -> list[int]:
         """Insert submissions (each with its id, or None for the next one) in one transaction; their ids."""
         names = ["id", *_COLUMNS]
         connection = self._connect()
@@ -329,6 +329,7 @@ class Leaderboard:
                     cursor = connection.execute(
                         f"INSERT INTO submissions ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
                         [row[c] for c in names])
+                    assert cursor.lastrowid is not None  # set by the INSERT
                     ids.append(int(cursor.lastrowid))
                 connection.execute("COMMIT")
                 return ids

@@ -30,9 +30,10 @@ def record_episodes(env_id: str, policy: BatchPolicy, out: str | Path, episodes:
                               **env_kwargs)
     frames, wins, lengths = [], 0, []
     for episode in tqdm(range(episodes), desc=f"recording {env_id}", unit="episode", disable=not progress):
-        observations, _ = vector_env.reset(seed=[seed + episode])
+        # one seed per world: fusiongym's vector env takes a list, as Gymnasium's own do (its base class says int)
+        observations, _ = vector_env.reset(seed=[seed + episode])  # type: ignore[arg-type]
         policy.reset(1)
-        frames.append(vector_env.render()[0])
+        frames.append(_first_frame(vector_env))
         episode_start = np.ones(1, dtype=bool)
         steps = 0
         while True:
@@ -40,7 +41,7 @@ def record_episodes(env_id: str, policy: BatchPolicy, out: str | Path, episodes:
             observations, _, terminated, truncated, infos = vector_env.step(actions)
             episode_start[:] = False
             steps += 1
-            frames.append(vector_env.render()[0])  # the world keeps its final state until the next step
+            frames.append(_first_frame(vector_env))  # the world keeps its final state until the next step
             if terminated[0] or truncated[0]:
                 wins += bool(infos["success"][0])
                 lengths.append(steps)
@@ -53,3 +54,10 @@ def record_episodes(env_id: str, policy: BatchPolicy, out: str | Path, episodes:
     iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
     tmp.replace(out)
     return {"success_rate": wins / episodes, "mean_length": float(np.mean(lengths)), "frames": len(frames)}
+
+
+def _first_frame(vector_env: gym.vector.VectorEnv) -> np.ndarray:
+    """World 0's frame (the vector env renders ``rgb_array`` frames)."""
+    frames = vector_env.render()
+    assert frames is not None
+    return np.asarray(frames[0])

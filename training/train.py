@@ -265,7 +265,7 @@ def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_
             return True
 
         def _on_rollout_end(self) -> None:
-            if len(self.model.ep_success_buffer):
+            if self.model.ep_success_buffer:
                 self.bar.set_postfix(success=f"{np.mean(self.model.ep_success_buffer):.2f}")
 
         def _on_training_end(self) -> None:
@@ -333,7 +333,7 @@ def save_replay_buffer_arrays(buffer: Any, handle: Any) -> None:
         elif value is not None:
             arrays[name] = value[:size]
     arrays.update({name: getattr(buffer, name)[:size] for name in _BUFFER_ARRAYS})
-    np.savez_compressed(handle, **arrays)
+    np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub lets ** bind allow_pickle
 
 
 def load_replay_buffer_arrays(buffer: Any, path: Path) -> None:
@@ -378,7 +378,8 @@ def start_wandb(config: RunConfig, run_dir: Path) -> Any:
     except ImportError:
         raise ConfigError("--wandb needs the wandb package: pip install 'fusiongym[wandb]'") from None
     return wandb.init(project="fusiongym", name=Path(run_dir).name, dir=str(run_dir), config=config.to_dict(),
-                      mode=os.environ.get("WANDB_MODE", "offline"), resume="allow", id=Path(run_dir).name[-64:])
+                      mode=os.environ.get("WANDB_MODE", "offline"),  # type: ignore[arg-type]  # wandb checks it
+                      resume="allow", id=Path(run_dir).name[-64:])
 
 
 def log_episodes_to_wandb(wandb_run: Any, run_dir: Path, config: RunConfig) -> None:
@@ -447,8 +448,8 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     if resume:
         config = read_run_config(run_dir)
         state = read_state(run_dir)
-        extended = extend_to is not None and extend_to != config.total_timesteps
-        if extended:  # written to the folder with the rest in step 3, once nothing can refuse
+        if extend_to is not None and extend_to != config.total_timesteps:
+            extended = True  # written to the folder with the rest in step 3, once nothing can refuse
             if extend_to < max(config.total_timesteps, state["num_timesteps"]):
                 raise ConfigError(f"--timesteps {extend_to} is below {run_dir}'s budget of {config.total_timesteps} "
                                   "steps: a resumed run can only be given a larger budget")
@@ -575,6 +576,7 @@ def start_from_run(model: Any, other_run: Path) -> None:
 def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pickle: bool = False,
               device: str = "cpu") -> Any:
     """PPO / DQN / RecurrentPPO through ``fusiongym.agents.make_agent`` on the native batch (or its checkpoint)."""
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
     from stable_baselines3.common.vec_env import VecMonitor
 
     from fusiongym.agents.factory import algorithm_class
@@ -595,8 +597,8 @@ def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pic
     except Exception as err:  # noqa: BLE001  (whatever a foreign or damaged zip raises)
         raise RunFolderError(f"{checkpoint} cannot be loaded ({type(err).__name__}: {err}); start a new run") from None
     _check_architecture(model, config, env, checkpoint)
-    model.fusiongym_spec = state["agent_spec"]
-    if buffer is not None and getattr(model, "replay_buffer", None) is not None:
+    model.fusiongym_spec = state["agent_spec"]  # type: ignore[attr-defined]  # as make_agent sets it
+    if buffer is not None and isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
         if buffer.suffix == ".npz":
             load_replay_buffer_arrays(model.replay_buffer, buffer)
         else:  # a run written before buffers were arrays: SB3's pickle (its signature was checked above)
