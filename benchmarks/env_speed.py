@@ -14,9 +14,11 @@ Targets (issue 2): one env >= 5x MiniGrid; the vector env of 256 >= 100x MiniGri
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 import warnings
 from functools import partial
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -51,14 +53,15 @@ def best_of(repeats: int, measure) -> float:
     return max(measure() for _ in range(repeats))
 
 
-def main() -> None:
-    """Measure and print the speed table."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Measure and print the speed table; return its rows (``env``, ``mode``, ``steps_per_second``, ``ratio`` to
+    MiniGrid) and whether each target is met."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4000, help="steps per single-env measurement")
     parser.add_argument("--num-envs", type=int, default=256, help="worlds in the native vector env")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best counts")
     parser.add_argument("--levels", nargs="+", default=["fusiongym/GoTo-v0", "fusiongym/Fetch-v0"])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import minigrid  # noqa: F401  (registers BabyAI ids)
     from minigrid.wrappers import RGBImgPartialObsWrapper
@@ -67,10 +70,11 @@ def main() -> None:
         warnings.simplefilter("ignore")
         minigrid_env = RGBImgPartialObsWrapper(gym.make("BabyAI-GoToLocal-v0"), tile_size=8)
         assert minigrid_env.observation_space["image"].shape == (56, 56, 3)
-        import logging
-
         logging.disable(logging.WARNING)  # MiniGrid logs every rejected sample
-        reference = best_of(args.repeats, lambda: single_env_speed(minigrid_env, args.steps))
+        try:
+            reference = best_of(args.repeats, lambda: single_env_speed(minigrid_env, args.steps))
+        finally:
+            logging.disable(logging.NOTSET)  # a caller's logging as it was
 
     rows = [("MiniGrid BabyAI-GoToLocal-v0 (RGB 56x56)", "1 env", reference, 1.0)]
     for env_id in args.levels:
@@ -90,6 +94,9 @@ def main() -> None:
     vector_ok = all(r[3] >= 100 for r in rows[1:] if r[1] != "1 env")
     print(f"targets: one env >= 5x MiniGrid: {'met' if single_ok else 'NOT met'}; "
           f"vector of {args.num_envs} >= 100x MiniGrid: {'met' if vector_ok else 'NOT met'}")
+    return {"rows": [{"env": name, "mode": mode, "steps_per_second": speed, "ratio": ratio}
+                     for name, mode, speed, ratio in rows],
+            "single_target_met": single_ok, "vector_target_met": vector_ok}
 
 
 if __name__ == "__main__":
