@@ -72,8 +72,9 @@ def cache_stats(model: Any) -> dict[str, int]:
             "cache_misses": language.cache.misses}
 
 
-def main() -> None:
-    """Build the five PPO models, time them in interleaved rounds and print the table."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Build the five PPO models, time them in interleaved rounds and print the table; return it (``timesteps`` per
+    round; per policy its ``rounds`` (wall, CPU) rates, medians and cache counters; ``ratios`` to (a), wall and CPU)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/Fetch-v0")
     parser.add_argument("--rollouts", type=int, default=1, help="PPO rollouts (+ updates) per timed round")
@@ -83,7 +84,7 @@ def main() -> None:
                         help="torch threads (1: steadiest numbers on a shared machine; 0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3, help="timed learn() calls per policy (median reported)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     gym.make(args.env)  # fail early on an unknown id
@@ -112,6 +113,12 @@ def main() -> None:
         spread = ", ".join(f"{v[0]:.0f}" for v in samples[name])
         print(f"{name:48s} {wall[name]:7.1f} steps/s wall (rounds: {spread}), {cpu[name]:7.1f} steps/CPU-s  "
               f"{cache_stats(models[name])}")
+    report: dict[str, Any] = {
+        "timesteps": timesteps,
+        "policies": {name: {"rounds": samples[name], "wall": wall[name], "cpu": cpu[name],
+                            "cache": cache_stats(models[name])} for name in runs},
+        "ratios": {},
+    }
     for label, results in (("wall", wall), ("CPU", cpu)):
         base = results["(a) cnn"]
         b = results["(b) fusion, frozen MiniLM + cache"] / base
@@ -120,6 +127,8 @@ def main() -> None:
         e = results["(e) fusion, records + text entities + retrieval"] / base
         print(f"{label:4s}: (b)/(a) = {b:.2f} (target >= 0.7: {'met' if b >= 0.7 else 'NOT met'}),  "
               f"(c)/(a) = {c:.2f},  (d)/(a) = {d:.2f},  (e)/(a) = {e:.2f}")
+        report["ratios"][label] = {"(b)/(a)": b, "(c)/(a)": c, "(d)/(a)": d, "(e)/(a)": e}
+    return report
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -41,8 +42,9 @@ from fusiongym.training.config import build_run_config  # noqa: E402
 from learn_fusion import test_success  # noqa: E402  (this folder is on sys.path when a script here runs)
 
 
-def main() -> None:
-    """Imitate the oracle, printing the test-split evaluations as JSON lines."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Imitate the oracle, printing the test-split evaluations as JSON lines; return them (``run``: the first line,
+    ``evaluations``: one per ``--eval-every`` updates, ``test_instruction_zeroed``: the last line's, ``out``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/Fetch-v0")
     parser.add_argument("--updates", type=int, default=2000, help="Adam steps")
@@ -56,7 +58,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100, help="test-split episodes per evaluation")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=None, help="folder for the trained agent (default: none)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
@@ -68,25 +70,31 @@ def main() -> None:
                        policy_kwargs=config.policy_kwargs or None, device="cpu", **config.hyperparams)
     learner = Imitation(model, venv, expert=lambda: venv.native.oracle_actions(True), mix=args.mix,
                         rollout=args.rollout, learning_rate=args.lr, seed=args.seed)
-    print(json.dumps({"env": args.env, "seed": args.seed, "updates": args.updates, "envs": args.envs,
-                      "rollout": args.rollout, "mix": args.mix, "lr": args.lr, "fusion": fusion.to_dict(),
-                      "train_env_kwargs": config.training_env_kwargs}), flush=True)
+    run = {"env": args.env, "seed": args.seed, "updates": args.updates, "envs": args.envs, "rollout": args.rollout,
+           "mix": args.mix, "lr": args.lr, "fusion": fusion.to_dict(), "train_env_kwargs": config.training_env_kwargs}
+    print(json.dumps(run), flush=True)
+    report: dict[str, Any] = {"run": run, "evaluations": [], "out": None}
     start = time.perf_counter()
     per_update = args.envs * args.rollout
     for update in range(args.eval_every, args.updates + args.eval_every, args.eval_every):
         update = min(update, args.updates)
         learner.learn(update * per_update)
-        print(json.dumps({
+        evaluation = {
             "update": update, "states": update * per_update,
             "minutes": round((time.perf_counter() - start) / 60, 1),
             "test": test_success(model, args.env, args.episodes, env_kwargs=config.env_kwargs),
             "test_facts_zeroed": test_success(model, args.env, args.episodes, ("facts",), config.env_kwargs),
-        }), flush=True)
-    print(json.dumps({"update": args.updates, "test_instruction_zeroed": test_success(
-        model, args.env, args.episodes, ("mission",), config.env_kwargs)}), flush=True)
+        }
+        print(json.dumps(evaluation), flush=True)
+        report["evaluations"].append(evaluation)
+    report["test_instruction_zeroed"] = test_success(model, args.env, args.episodes, ("mission",), config.env_kwargs)
+    print(json.dumps({"update": args.updates, "test_instruction_zeroed": report["test_instruction_zeroed"]}),
+          flush=True)
     if args.out is not None:
         save_agent(model, args.out)
         print(f"agent saved to {args.out}")
+        report["out"] = str(args.out)
+    return report
 
 
 if __name__ == "__main__":

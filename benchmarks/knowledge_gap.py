@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from typing import Any
 
 import gymnasium as gym
 
@@ -29,13 +30,16 @@ CONTROLS = {
 }
 
 
-def main() -> None:
-    """Play the oracle with and without facts on every knowledge level and print the table."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Play the oracle with and without facts on every knowledge level and print the table; return its rows
+    (``levels``: per id the oracle's success with and without facts, the gap, whether knowledge is necessary) and,
+    with ``--controls``, the controls table (``controls``: per control, per level, the reading oracle's success)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1000, help="first episode seed; episode i uses seed + i")
     parser.add_argument("--controls", action="store_true", help="also print the knowledge-controls table")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {"episodes": args.episodes, "seed": args.seed, "levels": {}}
 
     ids = [i for i in env_ids(include_deprecated=False) if gym.make(i).unwrapped.needs_knowledge]
     print(f"test split, {args.episodes} episodes per cell, seeds {args.seed}..{args.seed + args.episodes - 1}")
@@ -46,6 +50,8 @@ def main() -> None:
         blind = oracle_success_rate(make, args.episodes, use_facts=False, seed=args.seed)
         ok = "yes" if reading >= 0.99 and blind <= 0.5 else "NO"
         print(f"{env_id:28} {reading:18.1%} {blind:15.1%} {reading - blind:6.1%}  {ok}")
+        report["levels"][env_id] = {"with_facts": reading, "without_facts": blind, "gap": reading - blind,
+                                    "necessary": ok == "yes"}
 
     if args.controls:
         small = [i for i in ids if "Large" not in i]
@@ -54,6 +60,8 @@ def main() -> None:
         for name, kwargs in CONTROLS.items():
             rates = [oracle_success_rate(partial(gym.make, i, **kwargs), args.episodes, seed=args.seed) for i in small]
             print(f"{name:22}" + "".join(f"{r:12.1%}" for r in rates))
+            report.setdefault("controls", {})[name] = dict(zip(small, rates, strict=True))
+    return report
 
 
 if __name__ == "__main__":

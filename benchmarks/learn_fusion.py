@@ -19,6 +19,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -44,8 +45,9 @@ def test_success(model, env_id: str, episodes: int, ablate: tuple[str, ...] = ()
     return {"success": round(rate.value, 3), "ci95": [round(rate.low, 3), round(rate.high, 3)]}
 
 
-def main() -> None:
-    """Train with PPO, printing the test-split evaluations as JSON lines."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Train with PPO, printing the test-split evaluations as JSON lines; return them (``run``: the first line,
+    ``evaluations``: one per ``--eval-every`` steps, ``ablations``: the last lines, ``out``: where the agent went)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/GoTo-v0")
     parser.add_argument("--policy", default="fusion", choices=["fusion", "cnn", "sb3_default"])
@@ -63,7 +65,7 @@ def main() -> None:
     parser.add_argument("--init-agent", type=Path, default=None,
                         help="start from this saved agent's policy weights (a save_agent folder with the same "
                              "policy, e.g. from imitate_fusion.py --out): PPO fine-tuning of an imitation policy")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     config = build_run_config(args.env, "ppo", args.policy, seed=args.seed, timesteps=args.timesteps,
@@ -81,30 +83,33 @@ def main() -> None:
         from safetensors.torch import load_model
 
         load_model(model.policy, str(args.init_agent / "policy.safetensors"), strict=True)
-    print(json.dumps({"env": args.env, "policy": args.policy, "seed": args.seed, "timesteps": args.timesteps,
-                      "init_extractor": str(args.init_extractor) if args.init_extractor else None,
-                      "init_agent": str(args.init_agent) if args.init_agent else None,
-                      "n_envs": config.n_envs, "hyperparams": config.hyperparams,
-                      "fusion": fusion.to_dict() if fusion else None}), flush=True)
+    run = {"env": args.env, "policy": args.policy, "seed": args.seed, "timesteps": args.timesteps,
+           "init_extractor": str(args.init_extractor) if args.init_extractor else None,
+           "init_agent": str(args.init_agent) if args.init_agent else None,
+           "n_envs": config.n_envs, "hyperparams": config.hyperparams, "fusion": fusion.to_dict() if fusion else None}
+    print(json.dumps(run), flush=True)
+    report: dict[str, Any] = {"run": run, "evaluations": [], "ablations": {}, "out": None}
     train_seconds = 0.0
     while model.num_timesteps < args.timesteps:
         chunk = min(args.eval_every, args.timesteps - model.num_timesteps)
         start = time.perf_counter()
         model.learn(chunk, reset_num_timesteps=False)
         train_seconds += time.perf_counter() - start
-        print(json.dumps({"steps": model.num_timesteps, "train_minutes": round(train_seconds / 60, 1),
-                          "test": test_success(model, args.env, args.episodes, env_kwargs=config.env_kwargs)}),
-              flush=True)
+        evaluation = {"steps": model.num_timesteps, "train_minutes": round(train_seconds / 60, 1),
+                      "test": test_success(model, args.env, args.episodes, env_kwargs=config.env_kwargs)}
+        print(json.dumps(evaluation), flush=True)
+        report["evaluations"].append(evaluation)
     ablations = [("mission", "test_instruction_zeroed")]
     if gym.make(args.env).unwrapped.needs_knowledge:
         ablations.append(("facts", "test_facts_zeroed"))
     for key, label in ablations:
-        print(json.dumps({"steps": model.num_timesteps,
-                          label: test_success(model, args.env, args.episodes, (key,), config.env_kwargs)}),
-              flush=True)
+        report["ablations"][label] = test_success(model, args.env, args.episodes, (key,), config.env_kwargs)
+        print(json.dumps({"steps": model.num_timesteps, label: report["ablations"][label]}), flush=True)
     if args.out is not None:
         save_agent(model, args.out)
         print(f"agent saved to {args.out}")
+        report["out"] = str(args.out)
+    return report
 
 
 if __name__ == "__main__":
