@@ -4,13 +4,14 @@ PPO has to discover reading from reward alone; this probe asks the easier questi
 ``FusionExtractor`` of ``--fusion`` (a FusionConfig as JSON) plus one linear layer, by supervised cross-entropy, to
 name the cell of the egocentric view that holds the episode's goal object (the object whose ``face``, ``touch`` or
 ``pickup`` outcome is success; on Defeat and Bring the object to carry, whose ``use`` wins), or "not in view".
-Every step trains on 256 fresh states of the training split (resets plus 0–3 random moves), so nothing can be
-memorised. It reports, where the goal is in view, accuracy on 2,000 unseen states of the training split (does it
-generalise at all?) and of the test split (held-out compositions / kinds), each also with the instruction and facts
-zeroed: a probe that reads loses most of its accuracy when they are zeroed, one that guesses from the pixels does
-not. ``--target look`` probes the knowledge path alone: instruction and facts (no pixels) to the goal's shape ×
-colour, over all states. ``--target action`` trains the whole extractor to name the oracle's action: imitation
-from a stream where every state is fresh, against which DAgger's reuse of a few recent episodes can be judged.
+Every step trains on 256 fresh states of the training split (``--batch``; resets plus 0–3 random moves), so nothing
+can be memorised. It reports, where the goal is in view, accuracy on 2,000 (``--eval-states``) unseen states of the
+training split (does it generalise at all?) and of the test split (held-out compositions / kinds), each also with
+the instruction and facts zeroed: a probe that reads loses most of its accuracy when they are zeroed, one that
+guesses from the pixels does not. ``--target look`` probes the knowledge path alone: instruction and facts (no
+pixels) to the goal's shape × colour, over all states. ``--target action`` trains the whole extractor to name the
+oracle's action: imitation from a stream where every state is fresh, against which DAgger's reuse of a few recent
+episodes can be judged.
 
     python benchmarks/reading_probe.py --env fusiongym/GoTo-v0
     python benchmarks/reading_probe.py --env fusiongym/Fetch-v0 --env-kwargs '{"shuffle_appearance": true}' \
@@ -95,13 +96,16 @@ class GoalLabels:
         return torch.ones_like(labels, dtype=torch.bool)
 
 
-def main() -> None:
-    """Train the probe, printing accuracies as JSON lines."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Train the probe, printing accuracies as JSON lines; return them (``run``: the first line, ``evaluations``:
+    the accuracy lines, ``saved``: where the extractor's weights went)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="fusiongym/GoTo-v0")
     parser.add_argument("--fusion", default="{}", help="FusionConfig fields as JSON (default: the default policy)")
     parser.add_argument("--env-kwargs", default="{}", help="level keyword arguments as JSON, both splits")
-    parser.add_argument("--steps", type=int, default=1500, help="Adam steps, each on 256 fresh training states")
+    parser.add_argument("--steps", type=int, default=1500, help="Adam steps, each on --batch fresh training states")
+    parser.add_argument("--batch", type=int, default=256, help="fresh training states per step")
+    parser.add_argument("--eval-states", type=int, default=2000, help="unseen states of each split for the accuracies")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--target", default="cell", choices=["cell", "look", "action"],
@@ -111,13 +115,13 @@ def main() -> None:
     parser.add_argument("--save-extractor", type=Path, default=None,
                         help="write the trained extractor's weights here (safetensors), e.g. for "
                              "learn_fusion.py --init-extractor")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     env_kwargs = json.loads(args.env_kwargs)
-    batches = GoalLabels(args.env, "train", 256, env_kwargs, args.target)
+    batches = GoalLabels(args.env, "train", args.batch, env_kwargs, args.target)
     # evaluation states: unseen worlds of the training split (does it generalise at all?) and of the test split
-    held_out = {split: GoalLabels(args.env, split, 2000, env_kwargs, args.target).sample(10**9 + args.seed)
+    held_out = {split: GoalLabels(args.env, split, args.eval_states, env_kwargs, args.target).sample(10**9 + args.seed)
                 for split in ("train", "test")}
     config = FusionConfig.from_dict(json.loads(args.fusion))
     extractor = FusionExtractor(batches.space, config)
@@ -142,9 +146,10 @@ def main() -> None:
             hits = head(features(obs)).argmax(1) == labels
         return round(float(hits[batches.counted(labels)].float().mean()), 3)
 
-    print(json.dumps({"env": args.env, "env_kwargs": env_kwargs, "fusion": config.to_dict(), "seed": args.seed,
-                      "target": args.target,
-                      "counted": round(float(batches.counted(held_out["test"][1]).float().mean()), 3)}))
+    run = {"env": args.env, "env_kwargs": env_kwargs, "fusion": config.to_dict(), "seed": args.seed,
+           "target": args.target, "counted": round(float(batches.counted(held_out["test"][1]).float().mean()), 3)}
+    print(json.dumps(run))
+    report: dict[str, Any] = {"run": run, "evaluations": [], "saved": None}
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         obs, labels = batches.sample(args.seed * 10**8 + step * batches.count)
@@ -153,16 +158,20 @@ def main() -> None:
         loss.backward()
         optimizer.step()
         if step % max(1, args.steps // 5) == 0 or step == args.steps:
-            print(json.dumps({
+            evaluation = {
                 "step": step, "loss": round(loss.item(), 4), "seconds": round(time.perf_counter() - start),
                 "train": accuracy("train"), "train_zeroed": accuracy("train", True),
-                "test": accuracy("test"), "test_zeroed": accuracy("test", True)}), flush=True)
+                "test": accuracy("test"), "test_zeroed": accuracy("test", True)}
+            print(json.dumps(evaluation), flush=True)
+            report["evaluations"].append(evaluation)
     if args.save_extractor is not None:
         from safetensors.torch import save_file
 
         args.save_extractor.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in extractor.state_dict().items()}, str(args.save_extractor))
         print(f"extractor saved to {args.save_extractor}")
+        report["saved"] = str(args.save_extractor)
+    return report
 
 
 if __name__ == "__main__":
