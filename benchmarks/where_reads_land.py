@@ -47,13 +47,16 @@ def read_targets(episode: Any) -> dict[str, str | set[str]]:
         keys = shown.subjects("opens", doors[0]) if doors else []
         return {"named": instruction.target, **({"follow": keys[0]} if keys else {})}
     if isinstance(instruction, AvoidInstr):
-        return {"first": set(shown.subjects("is", "harmless")), "first (dangerous)": set(shown.subjects("is", "dangerous"))}
+        return {"first": set(shown.subjects("is", "harmless")),
+                "first (dangerous)": set(shown.subjects("is", "dangerous"))}
     return {}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Locate the reads over the episodes; print the report as one JSON line and return it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("agent", help="an agent folder (a run's agent/, best_agent/ or an imitation checkpoint-<step>/)")
+    parser.add_argument("agent",
+                        help="an agent folder (a run's agent/, best_agent/ or an imitation checkpoint-<step>/)")
     parser.add_argument("--env", required=True)
     parser.add_argument("--split", default="test", choices=["train", "test"])
     parser.add_argument("--episodes", type=int, default=100)
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 continue
             records = {target} if isinstance(target, str) else target
             weights = out.read_weights[read][0].numpy()
-            mass.setdefault(name, []).append(float(sum(w for w, s in zip(weights, subjects) if s in records)))
+            on_target = sum(w for w, s in zip(weights, subjects, strict=True) if s in records)
+            mass.setdefault(name, []).append(float(on_target))
     env.close()
     report = {"agent": args.agent, "env": args.env, "split": args.split, "episodes": args.episodes,
               "reads": {read: {"mass_on_target": round(float(np.mean(m)), 3),
