@@ -14,13 +14,12 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from fusiongym.agents.registry import NETWORK_POLICIES, algorithms_of
 from fusiongym.fusion.config import FusionConfig, FusionConfigError
 from fusiongym.fusion.extractor import FusionExtractor
 
-#: Policy names: ``fusion`` (a FusionExtractor from the given / default FusionConfig), ``cnn`` (vision only: the
-#: FusionExtractor's CNN on the image, instruction and facts ignored — the language-blind baseline) and
-#: ``sb3_default`` (SB3's own CombinedExtractor: NatureCNN on the image, raw ids flattened).
-POLICIES = ("fusion", "cnn", "sb3_default")
+#: Policy names (:data:`fusiongym.agents.registry.POLICIES` says what each is).
+POLICIES = NETWORK_POLICIES
 
 
 def _algorithms() -> dict[str, type[BaseAlgorithm]]:
@@ -29,7 +28,8 @@ def _algorithms() -> dict[str, type[BaseAlgorithm]]:
     return {"ppo": PPO, "dqn": DQN, "recurrent_ppo": RecurrentPPO}
 
 
-ALGORITHMS = ("ppo", "dqn", "recurrent_ppo")
+#: The SB3 algorithms of :data:`fusiongym.agents.registry.ALGORITHMS`.
+ALGORITHMS = algorithms_of("sb3")
 _ALIASES = {"recurrentppo": "recurrent_ppo", "recurrent-ppo": "recurrent_ppo", "rppo": "recurrent_ppo"}
 
 

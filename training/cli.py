@@ -21,8 +21,9 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from fusiongym.agents.registry import ALGORITHMS, POLICIES, algorithm
 from fusiongym.envs import REGISTRATIONS, env_ids
-from fusiongym.training.config import ALGOS, BUILTIN_AGENTS
+from fusiongym.training.config import BUILTIN_AGENTS
 
 #: The demo: the level, the agent and the budget (sized for a 2-core laptop; see README and docs/results.md). The
 #: agent is the fusion policy (tile CNN + frozen packaged MiniLM with its cache + the reading knowledge encoder +
@@ -137,7 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.env or not args.algo:
             raise CommandError("train needs --env and --algo (or --resume RUN); see `fusiongym train --help`")
         _check_env_id(args.env)
-        policy = args.policy or ("tabular" if args.algo == "qlearning" else "fusion")
+        policy = args.policy or algorithm(args.algo).policies[0]
         config = build_run_config(args.env, args.algo, policy, seed=args.seed, timesteps=args.timesteps,
                                   overrides=args.hp, hyperparams_file=args.hyperparams,
                                   checkpoint_every=args.checkpoint_every, wandb=args.wandb,
@@ -370,13 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "'default' entry, then the env's entry), then --hp overrides; the resolved config is saved as "
                     "config.yaml in the run folder.")
     train.add_argument("--env", help="env id (see `fusiongym envs`)")
-    train.add_argument("--algo", choices=list(ALGOS),
-                       help="learning algorithm: ppo, dqn, recurrent_ppo (SB3), qlearning (tabular), bc or dagger "
-                            "(imitation of the level's oracle reading the facts: behaviour cloning, or DAgger, which "
-                            "mixes in the learner's own actions)")
-    train.add_argument("--policy", choices=["fusion", "cnn", "sb3_default", "tabular"],
-                       help="fusion (language + knowledge + vision, the default for SB3 algorithms), cnn (vision "
-                            "only), sb3_default (SB3's CombinedExtractor), tabular (Q-learning's table)")
+    train.add_argument("--algo", choices=list(ALGORITHMS), help="learning algorithm: " + "; ".join(
+        f"{name} ({spec.summary})" for name, spec in ALGORITHMS.items()))
+    train.add_argument("--policy", choices=list(POLICIES), help="the policy (default: the algorithm's first): "
+                       + "; ".join(f"{name} ({summary})" for name, summary in POLICIES.items()))
     train.add_argument("--timesteps", type=_positive_int, help="total environment steps (default: n_timesteps of the "
                        "config); with --resume, a larger budget for the run (a finished run goes on)")
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")

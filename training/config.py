@@ -33,13 +33,17 @@ from typing import Any
 
 import yaml
 
-#: Algorithms ``fusiongym train`` runs; the SB3 ones are built by ``fusiongym.agents.make_agent``; ``bc`` and
-#: ``dagger`` imitate the level's reading oracle into the same SB3 policies (``fusiongym.agents.imitation``).
-ALGOS = ("ppo", "dqn", "recurrent_ppo", "qlearning", "bc", "dagger")
-SB3_ALGOS = ("ppo", "dqn", "recurrent_ppo")
-IMITATION_ALGOS = ("bc", "dagger")
-#: Policies per algorithm (``tabular`` is Q-learning's table keyed by a digest of the observation).
-SB3_POLICIES = ("fusion", "cnn", "sb3_default")
+from fusiongym.agents.registry import ALGORITHMS, NETWORK_POLICIES, algorithm, algorithms_of
+from fusiongym.agents.registry import BUILTIN_AGENTS as BUILTIN_AGENT_SUMMARIES
+
+#: Algorithms ``fusiongym train`` runs (:data:`fusiongym.agents.registry.ALGORITHMS`); the SB3 ones are built by
+#: ``fusiongym.agents.make_agent``; ``bc`` and ``dagger`` imitate the level's reading oracle into the same SB3
+#: policies (``fusiongym.agents.imitation``).
+ALGOS = tuple(ALGORITHMS)
+SB3_ALGOS = algorithms_of("sb3")
+IMITATION_ALGOS = algorithms_of("imitation")
+#: The network policies (each algorithm's own list: ``algorithm(name).policies``).
+SB3_POLICIES = NETWORK_POLICIES
 #: Keys every config entry may hold besides the algorithm's own keyword arguments.
 RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs", "train_env_kwargs", "eval_every",
             "eval_episodes", "value_warmup", "save_replay_buffer")
@@ -61,12 +65,12 @@ def default_config_dir() -> Path:
 
 
 #: Agents that need no run folder (``fusiongym eval --agent``, ``record --agent``, the baselines).
-BUILTIN_AGENTS = ("oracle", "blind-oracle", "explorer", "random")
+BUILTIN_AGENTS = tuple(BUILTIN_AGENT_SUMMARIES)
 
 
 def algo_keys(algo: str) -> tuple[str, ...]:
     """The hyperparameter names an algorithm accepts (its constructor's keyword arguments)."""
-    if algo == "qlearning":
+    if algo in ALGORITHMS and algorithm(algo).family == "tabular":
         return QLEARNING_KEYS
     if algo in IMITATION_ALGOS:
         from fusiongym.agents.imitation import Imitation
@@ -171,8 +175,8 @@ def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, wh
     n_envs = hyperparams.get("n_envs", 1)
     if not isinstance(n_envs, int) or n_envs < 1:
         raise ConfigError(f"n_envs must be a positive int in {where}, got {n_envs!r}")
-    if algo == "qlearning" and n_envs != 1:
-        raise ConfigError(f"qlearning steps one env: set n_envs: 1 (or remove it) in {where}")
+    if algo in ALGORITHMS and algorithm(algo).family == "tabular" and n_envs != 1:
+        raise ConfigError(f"{algo} steps one env: set n_envs: 1 (or remove it) in {where}")
     steps = hyperparams.get("n_timesteps")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise ConfigError(f"n_timesteps must be a positive int in {where}, got {steps!r} (write 100000, not 1e5)")
@@ -272,7 +276,7 @@ class RunConfig:
                               f"({', '.join(env_ids())})")
         if self.algo not in ALGOS:
             raise ConfigError(f"unknown algo {self.algo!r}: choose one of {', '.join(ALGOS)}")
-        allowed = ("tabular",) if self.algo == "qlearning" else SB3_POLICIES
+        allowed = algorithm(self.algo).policies
         if self.policy not in allowed:
             raise ConfigError(f"--policy {self.policy!r} does not fit --algo {self.algo}: choose one of "
                               f"{', '.join(allowed)}")
@@ -283,9 +287,10 @@ class RunConfig:
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ConfigError(f"eval_every must be a non-negative int (0: no evaluation during training), got "
                               f"{self.eval_every!r}")
-        if self.init_from and self.algo not in ("ppo", "recurrent_ppo", *IMITATION_ALGOS):
-            raise ConfigError(f"--init-from starts on-policy or imitation training from a run's weights; --algo "
-                              f"{self.algo} cannot use it: choose ppo (or bc / dagger)")
+        if self.init_from and not algorithm(self.algo).init_from:
+            able = ", ".join(name for name, spec in ALGORITHMS.items() if spec.init_from)
+            raise ConfigError(f"--init-from starts training from a run's weights; --algo {self.algo} cannot use it: "
+                              f"choose one of {able}")
 
     @property
     def training_env_kwargs(self) -> dict[str, Any]:
@@ -334,7 +339,7 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
                                            **given.get("train_env_kwargs", {})}
     total = timesteps if timesteps is not None else hyperparams.pop("n_timesteps", 100_000)
     hyperparams.pop("n_timesteps", None)
-    n_envs = hyperparams.pop("n_envs", 1 if algo == "qlearning" else 16)
+    n_envs = hyperparams.pop("n_envs", ALGORITHMS[algo].default_n_envs if algo in ALGORITHMS else 16)
     config = RunConfig(
         env_id=env_id, algo=algo, policy=policy, seed=seed, total_timesteps=total, n_envs=n_envs,
         checkpoint_every=checkpoint_every if checkpoint_every is not None else max(total // 10, 1),

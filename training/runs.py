@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fusiongym.agents.registry import algorithm
 from fusiongym.training.config import BUILTIN_AGENTS, RunConfig
 from fusiongym.training.evaluation import (
     DEFAULT_EPISODES,
@@ -64,7 +65,7 @@ def load_run_policy(run_dir: Path, trust_pickle: bool = False, deterministic: bo
     if state.get("status") != "finished":
         raise RunFolderError(f"{run_dir} has not finished training ({state['num_timesteps']} of "
                              f"{config.total_timesteps} steps): finish it with `fusiongym train --resume {run_dir}`")
-    if config.algo == "qlearning":
+    if algorithm(config.algo).family == "tabular":
         from fusiongym.agents.qlearning import QLearningAgent
 
         agent = QLearningAgent(n_actions=7, seed=config.seed, **config.hyperparams)
@@ -101,7 +102,7 @@ def evaluate_run(run_dir: Path, split: str = "test", episodes: int = DEFAULT_EPI
     result = evaluate(policy, config.env_id, split=split, episodes=episodes, env_kwargs=config.env_kwargs,
                       progress=progress, ablate=ablate)
     # DQN's predict is epsilon-greedy with the loaded model's exploration rate, 0: greedy either way.
-    greedy_protocol = config.algo in ("qlearning", "dqn")
+    greedy_protocol = algorithm(config.algo).greedy
     result.actions = "greedy" if deterministic or greedy_protocol else "sampled"
     # a sampling agent's greedy evaluation goes beside its protocol evaluation, never over it
     write_eval(result, Path(run_dir), greedy=deterministic and not greedy_protocol)

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from fusiongym.training.config import IMITATION_ALGOS, ConfigError, RunConfig
+from fusiongym.agents.registry import algorithm
+from fusiongym.training.config import ConfigError, RunConfig
 from fusiongym.training.evaluation import DiskFullError, atomic_write, atomic_write_text
 
 CONFIG_FILE = "config.yaml"
@@ -470,9 +471,10 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
 
     # 2. The env and the model (or the learner), from the config or the checkpoint. Everything that can refuse
     #    bad input happens here, before a new run folder exists or a resumed one is written to.
-    if config.algo == "qlearning":
+    family = algorithm(config.algo).family
+    if family == "tabular":
         learner = build_qlearning(config, run_dir, state)
-    elif config.algo in IMITATION_ALGOS:
+    elif family == "imitation":
         learner = build_imitation(config, run_dir, state, device)
     else:
         learner = build_sb3(config, run_dir, state, trust_pickle, device)
@@ -491,9 +493,9 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     evaluation = PeriodicEvaluation(config, run_dir, state)
 
     # 4. Learn, checkpointing (and evaluating) on the way; save the trained agent.
-    if config.algo == "qlearning":
+    if family == "tabular":
         learn_qlearning(learner, config, run_dir, state, logger, segment_start, progress)
-    elif config.algo in IMITATION_ALGOS:
+    elif family == "imitation":
         learn_imitation(learner, config, run_dir, state, logger, segment_start, progress, evaluation)
     else:
         learn_sb3(learner, config, run_dir, state, logger, segment_start, progress, evaluation)
