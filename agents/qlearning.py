@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
+
+
+class EpisodeEnd(NamedTuple):
+    """An episode that ended during :meth:`QLearningAgent.learn`: its return and whether it succeeded."""
+
+    episode_return: float
+    success: bool
 
 
 def observation_key(observation: dict[str, Any]) -> bytes:
@@ -81,22 +88,31 @@ class QLearningAgent:
         values[action] += self.alpha * td_error
         return float(td_error)
 
-    def learn(self, env: gym.Env, total_timesteps: int, seed: int | None = None) -> list[float]:
-        """Run ``total_timesteps`` environment steps of Q-learning; returns the finished episodes' returns."""
+    def learn(self, env: gym.Env, total_timesteps: int, seed: int | None = None, start: int = 0,
+              on_step: Callable[[int, EpisodeEnd | None], None] | None = None) -> list[float]:
+        """Q-learning on ``env`` from step ``start`` to ``total_timesteps``; returns the finished episodes' returns.
+
+        ``on_step(step, ended)`` runs after every step (numbered ``start + 1`` on), ``ended`` the episode that
+        ended there (its return and ``info["success"]``) or ``None``: where a run logs and checkpoints.
+        """
         returns: list[float] = []
         observation, _ = env.reset(seed=seed)
         key = self.state_key(observation)
         episode_return = 0.0
-        for _ in range(total_timesteps):
+        for step in range(start + 1, total_timesteps + 1):
             action = self.act(observation)
-            observation, reward, terminated, truncated, _ = env.step(action)
+            observation, reward, terminated, truncated, info = env.step(action)
             next_key = self.state_key(observation)
             self.update(key, action, float(reward), next_key, bool(terminated))
             episode_return += float(reward)
             key = next_key
+            ended = None
             if terminated or truncated:
                 returns.append(episode_return)
+                ended = EpisodeEnd(episode_return, bool(info.get("success", False)))
                 episode_return = 0.0
                 observation, _ = env.reset()
                 key = self.state_key(observation)
+            if on_step is not None:
+                on_step(step, ended)
         return returns

@@ -68,7 +68,7 @@ def load_run_policy(run_dir: Path, trust_pickle: bool = False, deterministic: bo
     if algorithm(config.algo).family == "tabular":
         from fusiongym.agents.qlearning import QLearningAgent
 
-        agent = QLearningAgent(n_actions=7, seed=config.seed, **config.hyperparams)
+        agent = QLearningAgent(seed=config.seed, **config.hyperparams)  # its width comes with its table
         table = run_dir / QTABLE_CHECKPOINT
         if not table.is_file():
             raise RunFolderError(f"{table} is missing: the run folder is incomplete; train again")

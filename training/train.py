@@ -753,11 +753,12 @@ def save_qtable(agent: Any, path: Path) -> None:
 
 
 def load_qtable(agent: Any, path: Path) -> None:
-    """Fill ``agent.q`` from :func:`save_qtable`'s file."""
+    """Fill ``agent.q`` (and ``agent.n_actions``, the table's width) from :func:`save_qtable`'s file."""
     try:
         with np.load(path, allow_pickle=False) as data:
             agent.q = {bytes(k): np.array(v) for k, v in zip(data["keys"], data["values"], strict=True)}
-    except (OSError, ValueError, KeyError) as err:
+            agent.n_actions = int(data["values"].shape[1])
+    except (OSError, ValueError, KeyError, IndexError) as err:
         raise RunFolderError(f"{path} is corrupt ({err}); start a new run") from None
 
 
@@ -768,16 +769,18 @@ def build_qlearning(config: RunConfig, run_dir: Path, state: dict[str, Any]) -> 
     from fusiongym.agents.qlearning import QLearningAgent
 
     done = state["num_timesteps"]
-    agent = QLearningAgent(n_actions=7, seed=config.seed + done, **config.hyperparams)
-    if done:
-        table = run_dir / QTABLE_CHECKPOINT
-        if not table.is_file():
-            raise RunFolderError(f"{table} is missing: the run's checkpoint is gone; start a new run")
-        load_qtable(agent, table)
     try:
         env = gym.make(config.env_id, split="train", **config.training_env_kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"env_kwargs / train_env_kwargs do not fit {config.env_id}: {err}") from None
+    assert isinstance(env.action_space, gym.spaces.Discrete)
+    agent = QLearningAgent(n_actions=int(env.action_space.n), seed=config.seed + done, **config.hyperparams)
+    if done:
+        table = run_dir / QTABLE_CHECKPOINT
+        if not table.is_file():
+            env.close()
+            raise RunFolderError(f"{table} is missing: the run's checkpoint is gone; start a new run")
+        load_qtable(agent, table)
     return agent, env
 
 
@@ -789,24 +792,17 @@ def learn_qlearning(learner: tuple[Any, Any], config: RunConfig, run_dir: Path, 
     agent, env = learner
     done = state["num_timesteps"]
     table = run_dir / QTABLE_CHECKPOINT
-    observation, _ = env.reset(seed=config.seed + done)
-    key = agent.state_key(observation)
-    episode_return, episode_length, successes, returns = 0.0, 0, [], []
+    successes: list[bool] = []
+    returns: list[float] = []
     bar = tqdm(total=config.total_timesteps, initial=done, unit="step", disable=not progress, mininterval=0.5,
                desc=f"training qlearning on {config.env_id}")
     last_saved, started = done, time.time()
-    for step in range(done + 1, config.total_timesteps + 1):
-        action = agent.act(observation)
-        observation, reward, terminated, truncated, info = env.step(action)
-        next_key = agent.state_key(observation)
-        agent.update(key, action, float(reward), next_key, bool(terminated))
-        key, episode_return, episode_length = next_key, episode_return + float(reward), episode_length + 1
-        if terminated or truncated:
-            successes.append(bool(info["success"]))
-            returns.append(episode_return)
-            episode_return, episode_length = 0.0, 0
-            observation, _ = env.reset()
-            key = agent.state_key(observation)
+
+    def on_step(step: int, ended: Any) -> None:  # the agent's loop steps; the run logs and checkpoints
+        nonlocal last_saved
+        if ended is not None:
+            successes.append(ended.success)
+            returns.append(ended.episode_return)
         if step % 1000 == 0 or step == config.total_timesteps:
             bar.update(step - bar.n)
             if successes:
@@ -823,6 +819,8 @@ def learn_qlearning(learner: tuple[Any, Any], config: RunConfig, run_dir: Path, 
             state["wall_time_s"] = state["wall_time_before_s"] + time.time() - segment_start
             write_state(run_dir, state)
             last_saved = step
+
+    agent.learn(env, config.total_timesteps, seed=config.seed + done, start=done, on_step=on_step)
     bar.close()
     state["parameters"] = {"total": int(len(agent.q) * agent.n_actions), "trainable": int(len(agent.q) *
                                                                                           agent.n_actions)}
