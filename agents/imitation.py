@@ -56,10 +56,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
 from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights, save_agent
-from fusiongym.agents.registry import algorithms_of
 
-#: The two imitation algorithms: ``bc`` (the expert always acts) and ``dagger`` (the learner acts part of the time).
-IMITATION_ALGOS = algorithms_of("imitation")
 OPTIMIZER_FILE = "optimizer.safetensors"
 PROGRESS_FILE = "imitation.json"
 GOAL_HEAD_FILE = "goal_head.safetensors"

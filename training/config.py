@@ -33,17 +33,11 @@ from typing import Any
 
 import yaml
 
-from fusiongym.agents.registry import ALGORITHMS, NETWORK_POLICIES, algorithm, algorithms_of
+from fusiongym.agents.registry import ALGORITHMS, algorithm
 from fusiongym.agents.registry import BUILTIN_AGENTS as BUILTIN_AGENT_SUMMARIES
 
-#: Algorithms ``fusiongym train`` runs (:data:`fusiongym.agents.registry.ALGORITHMS`); the SB3 ones are built by
-#: ``fusiongym.agents.make_agent``; ``bc`` and ``dagger`` imitate the level's reading oracle into the same SB3
-#: policies (``fusiongym.agents.imitation``).
+#: The algorithms ``fusiongym train`` runs, by name (:data:`fusiongym.agents.registry.ALGORITHMS` says what each is).
 ALGOS = tuple(ALGORITHMS)
-SB3_ALGOS = algorithms_of("sb3")
-IMITATION_ALGOS = algorithms_of("imitation")
-#: The network policies (each algorithm's own list: ``algorithm(name).policies``).
-SB3_POLICIES = NETWORK_POLICIES
 #: Keys every config entry may hold besides the algorithm's own keyword arguments.
 RUN_KEYS = ("n_envs", "n_timesteps", "policy_kwargs", "fusion", "env_kwargs", "train_env_kwargs", "eval_every",
             "eval_episodes", "value_warmup", "save_replay_buffer")
@@ -68,11 +62,16 @@ def default_config_dir() -> Path:
 BUILTIN_AGENTS = tuple(BUILTIN_AGENT_SUMMARIES)
 
 
+def _family(algo: str) -> str | None:
+    """The registered family of ``algo`` (``None`` for an unknown one, which validation reports)."""
+    return ALGORITHMS[algo].family if algo in ALGORITHMS else None
+
+
 def algo_keys(algo: str) -> tuple[str, ...]:
     """The hyperparameter names an algorithm accepts (its constructor's keyword arguments)."""
-    if algo in ALGORITHMS and algorithm(algo).family == "tabular":
+    if _family(algo) == "tabular":
         return QLEARNING_KEYS
-    if algo in IMITATION_ALGOS:
+    if _family(algo) == "imitation":
         from fusiongym.agents.imitation import Imitation
 
         parameters = inspect.signature(Imitation.__init__).parameters
@@ -175,7 +174,7 @@ def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, wh
     n_envs = hyperparams.get("n_envs", 1)
     if not isinstance(n_envs, int) or n_envs < 1:
         raise ConfigError(f"n_envs must be a positive int in {where}, got {n_envs!r}")
-    if algo in ALGORITHMS and algorithm(algo).family == "tabular" and n_envs != 1:
+    if _family(algo) == "tabular" and n_envs != 1:
         raise ConfigError(f"{algo} steps one env: set n_envs: 1 (or remove it) in {where}")
     steps = hyperparams.get("n_timesteps")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
@@ -211,7 +210,7 @@ def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, wh
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "eval_every" else 1):
             raise ConfigError(f"{key} must be a {'non-negative' if key == 'eval_every' else 'positive'} int in "
                               f"{where}, got {value!r}")
-    if algo in IMITATION_ALGOS:
+    if _family(algo) == "imitation":
         from fusiongym.agents.imitation import check_imitation_kwargs
 
         try:
@@ -274,8 +273,8 @@ class RunConfig:
         if self.env_id not in gym.registry or not self.env_id.startswith("fusiongym/"):
             raise ConfigError(f"unknown env id {self.env_id!r}: run `fusiongym envs` to list them "
                               f"({', '.join(env_ids())})")
-        if self.algo not in ALGOS:
-            raise ConfigError(f"unknown algo {self.algo!r}: choose one of {', '.join(ALGOS)}")
+        if self.algo not in ALGORITHMS:
+            raise ConfigError(f"unknown algo {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
         allowed = algorithm(self.algo).policies
         if self.policy not in allowed:
             raise ConfigError(f"--policy {self.policy!r} does not fit --algo {self.algo}: choose one of "
