@@ -140,9 +140,9 @@ class TripleEncoder(nn.Module):
             until it outweighs the retrieval score: Unlock's trained reads drifted to other keys' records.
     """
 
-    #: How sharply a strict named read picks the record whose subject is most like the instruction: MiniLM's
-    #: cosine margins between the named subject and the next are 0.02-0.4 (0.11 at the 10th percentile on Bring-v1's
-    #: test split); with 50 the named read of Bring's strict agent puts 0.98 of its weight on the named container.
+    #: How sharply a strict named read picks the record whose subject is most like the instruction (MiniLM's cosine
+    #: margins between subjects are a few tenths): with 50 the named read of Bring's strict agent puts 0.98 of its
+    #: weight on the named container (benchmarks/where_reads_land.py).
     STRICT_SCALE = 50.0
 
     ROLE_DIM = 16  # size of the relation ("role") vectors of ``"records"`` bindings
