@@ -10,7 +10,9 @@ memory cannot know which way to turn towards what it has not seen), and the epis
 ending action, timed out), the lost ones by what the oracle was after at the end (``lost_while``: ``toggle`` on
 Bring or Defeat means the right object was used on the wrong target; ``drop``, that the wrong one was carried) and
 by what the last action met (``lost_facing``: on GoTo, the wrong object faced shares the target's colour, its shape,
-or neither; ``done``; ``nothing`` ahead). An imitation checkpoint trained with ``goal_loss`` also has its goal head
+or neither; ``done``; ``nothing`` ahead), and every episode's outcome by the look of its goal object (``by_goal_look``:
+what wins when faced, touched or picked up, or on Defeat and Bring the object to carry; ``held-out`` marks a shape ×
+colour the training split never draws). An imitation checkpoint trained with ``goal_loss`` also has its goal head
 scored: how often it names a cell that holds the oracle's target (or "none in view" when none does), on these fresh
 states.
 
@@ -62,9 +64,11 @@ def main(argv: list[str] | None = None) -> dict:
     outcomes: Counter[str] = Counter()
     lost_while: Counter[str] = Counter()
     lost_facing: Counter[str] = Counter()
+    by_goal_look: dict[str, Counter[str]] = {}
     for seed in evaluation_seeds(args.split, args.episodes):
         observation, _ = env.reset(seed=int(seed))
         state, start = None, np.ones(1, dtype=bool)  # a recurrent agent's LSTM state
+        look = _goal_look(env.unwrapped)
         while True:
             expert = env.unwrapped.oracle_action()
             subgoal = env.unwrapped.oracle_subgoal().action
@@ -82,7 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
             observation, reward, terminated, truncated, info = env.step(stepped)
             if terminated or truncated:
                 lost = terminated and not info.get("success")
-                outcomes["won" if info.get("success") else "lost" if terminated else "timed out"] += 1
+                outcome = "won" if info.get("success") else "lost" if terminated else "timed out"
+                outcomes[outcome] += 1
+                by_goal_look.setdefault(look, Counter())[outcome] += 1
                 lost_while[subgoal] += int(lost)
                 if lost:
                     lost_facing[_facing(env.unwrapped, stepped)] += 1
@@ -96,10 +102,24 @@ def main(argv: list[str] | None = None) -> dict:
         "outcomes": dict(outcomes),
         "lost_while": {name: count for name, count in lost_while.items() if count},
         "lost_facing": dict(lost_facing),
+        "by_goal_look": {look: dict(counts) for look, counts in sorted(by_goal_look.items())},
         **({"goal_head_accuracy": round(float(np.mean(goal_hits)), 3)} if goal_hits else {}),
     }
     print(json.dumps(report))
     return report
+
+
+def _goal_look(env: gym.Env) -> str:
+    """``"<shape> <colour>"`` of the episode's (first) goal object, ``" (held-out)"`` added for a composition the
+    training split never draws."""
+    from fusiongym.envs.levels.base import held_out_composition
+    from fusiongym.envs.ontology import load_ontology
+
+    layout = env.unwrapped.episode.layout
+    goal = layout.objects[int(layout.tables.goal_slots()[0])]
+    ontology = load_ontology()
+    held = held_out_composition(ontology.shapes.index(goal.shape), ontology.colours.index(goal.colour))
+    return f"{goal.shape} {goal.colour}" + (" (held-out)" if held else "")
 
 
 def _facing(env: gym.Env, action: int) -> str:

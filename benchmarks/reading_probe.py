@@ -9,9 +9,10 @@ can be memorised. It reports, where the goal is in view, accuracy on 2,000 (``--
 training split (does it generalise at all?) and of the test split (held-out compositions / kinds), each also with
 the instruction and facts zeroed: a probe that reads loses most of its accuracy when they are zeroed, one that
 guesses from the pixels does not. ``--target look`` probes the knowledge path alone: instruction and facts (no
-pixels) to the goal's shape × colour, over all states. ``--target action`` trains the whole extractor to name the
-oracle's action: imitation from a stream where every state is fresh, against which DAgger's reuse of a few recent
-episodes can be judged.
+pixels) to the goal's shape and its colour (two heads, right when both are: the test split's held-out kinds can wear
+a shape × colour no training goal wore, which one class per composition could never name), over all states.
+``--target action`` trains the whole extractor to name the oracle's action: imitation from a stream where every
+state is fresh, against which DAgger's reuse of a few recent episodes can be judged.
 
     python benchmarks/reading_probe.py --env fusiongym/GoTo-v0
     python benchmarks/reading_probe.py --env fusiongym/Fetch-v0 --env-kwargs '{"shuffle_appearance": true}' \
@@ -35,7 +36,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import fusiongym  # noqa: E402,F401
-from fusiongym.envs.world import SUCCESS  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
 from fusiongym.fusion.extractor import FusionExtractor  # noqa: E402
 
@@ -55,7 +55,7 @@ class GoalLabels:
         self.cells = int(np.prod(self.env.unwrapped.view_slots().shape[1:]))  # label `cells`: not in view
         ontology = load_ontology()
         self.shapes, self.colours = list(ontology.shapes), list(ontology.colours)
-        self.classes = {"cell": self.cells + 1, "action": 7}.get(target, len(self.shapes) * len(self.colours))
+        self.classes = {"cell": self.cells + 1, "action": 7}.get(target, len(self.shapes) + len(self.colours))
 
     def sample(self, seed: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """``count`` fresh states (resets from ``seed`` then 0–3 random moves) and their labels."""
@@ -69,11 +69,7 @@ class GoalLabels:
         slots = native.view_slots().reshape(self.count, -1)
         labels = np.full(self.count, slots.shape[1], np.int64)
         for b, episode in enumerate(native.episodes):
-            tables = episode.layout.tables
-            goals = np.flatnonzero((tables.face == SUCCESS) | (tables.touch == SUCCESS)
-                                   | (tables.pickup == SUCCESS))
-            if not len(goals):  # Defeat, Bring: the object to carry, whose use on another wins
-                goals = np.flatnonzero((tables.use[:-1] == SUCCESS).any(axis=1))
+            goals = episode.layout.tables.goal_slots()
             if self.target == "look":
                 goal = episode.layout.objects[goals[0]]
                 labels[b] = self.shapes.index(goal.shape) * len(self.colours) + self.colours.index(goal.colour)
@@ -138,12 +134,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trainable = [p for p in [*extractor.parameters(), *head.parameters()] if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=5e-4)
 
+    colours = len(batches.colours)
+
+    def objective(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if args.target != "look":
+            return torch.nn.functional.cross_entropy(logits, labels)
+        shapes = logits.shape[1] - colours  # look: a shape head and a colour head, labels shape × colours + colour
+        return (torch.nn.functional.cross_entropy(logits[:, :shapes], labels // colours)
+                + torch.nn.functional.cross_entropy(logits[:, shapes:], labels % colours))
+
+    def predict(logits: torch.Tensor) -> torch.Tensor:
+        if args.target != "look":
+            return logits.argmax(1)
+        shapes = logits.shape[1] - colours
+        return logits[:, :shapes].argmax(1) * colours + logits[:, shapes:].argmax(1)
+
     def accuracy(split: str, zeroed: bool = False) -> float:
         obs, labels = held_out[split]
         if zeroed:
             obs = {**obs, "mission": torch.zeros_like(obs["mission"]), "facts": torch.zeros_like(obs["facts"])}
         with torch.no_grad():
-            hits = head(features(obs)).argmax(1) == labels
+            hits = predict(head(features(obs))) == labels
         return round(float(hits[batches.counted(labels)].float().mean()), 3)
 
     run = {"env": args.env, "env_kwargs": env_kwargs, "fusion": config.to_dict(), "seed": args.seed,
@@ -153,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         obs, labels = batches.sample(args.seed * 10**8 + step * batches.count)
-        loss = torch.nn.functional.cross_entropy(head(features(obs)), labels)
+        loss = objective(head(features(obs)), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -73,6 +73,12 @@ class OutcomeTables:
         self.use = np.zeros((self.n + 1, self.n), np.int8)
         self.walkable = np.zeros(self.n, bool)
 
+    def goal_slots(self) -> np.ndarray:
+        """The slots whose ``face``, ``touch`` or ``pickup`` wins; where none does (Defeat, Bring), those whose
+        use on another wins: the object to carry."""
+        wins = np.flatnonzero((self.face == SUCCESS) | (self.touch == SUCCESS) | (self.pickup == SUCCESS))
+        return wins if len(wins) else np.flatnonzero((self.use[:-1] == SUCCESS).any(axis=1))
+
 
 @dataclass
 class WorldLayout:

@@ -128,3 +128,19 @@ def test_level_specific_kwargs_are_validated() -> None:
         gym.make("fusiongym/Avoid-v0", num_harmless=3)
     with pytest.raises(TypeError, match="num_weapons"):
         gym.make("fusiongym/Bring-v1", num_weapons=3)  # not a Bring kwarg: the error lists Bring's own
+
+
+def test_goal_slots_name_what_wins_or_what_to_carry() -> None:
+    categories = {kind.name: kind.category for kind in load_ontology().kinds}
+    for env_id, check in [
+        ("fusiongym/GoTo-v1", lambda goal, mission: goal.shape in mission and goal.colour in mission),
+        ("fusiongym/Bring-v1", lambda goal, mission: categories[goal.kind] == "medicine"),
+        ("fusiongym/Defeat-v1", lambda goal, mission: categories[goal.kind] == "weapon"),
+    ]:
+        env = gym.make(env_id, split="test")
+        for seed in range(5):
+            env.reset(seed=seed)
+            episode = env.unwrapped.episode
+            slots = episode.layout.tables.goal_slots()
+            assert len(slots) >= 1, env_id
+            assert all(check(episode.layout.objects[int(s)], episode.mission) for s in slots), (env_id, seed)
