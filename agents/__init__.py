@@ -1,5 +1,5 @@
 """Agents a user runs: SB3 PPO / DQN / RecurrentPPO with fusion policies, random, oracle, tabular Q-learning and a
-zero-shot LM scorer; save / load without pickle.
+zero-shot LM scorer (one policy family, :mod:`fusiongym.agents.policies`); save / load without pickle.
 
 Names are re-exported lazily, so ``import fusiongym.agents`` does not import torch or SB3 until one is used.
 """
@@ -13,8 +13,11 @@ _EXPORTS = {
     "make_agent": "factory",
     "POLICIES": "factory",
     "ALGORITHMS": "factory",
-    "RandomAgent": "baselines",
-    "OracleAgent": "baselines",
+    "RandomPolicy": "policies",
+    "OraclePolicy": "policies",
+    "SB3Policy": "policies",
+    "QTablePolicy": "policies",
+    "BatchPolicy": "policies",
     "QLearningAgent": "qlearning",
     "LMScorerAgent": "lm_scorer",
     "MiniGridFusionWrapper": "minigrid",

@@ -3,7 +3,7 @@ holds the instruction, the facts and a text description of the view; act with th
 
 The observation holds no text of the view (SB3 takes fixed-size arrays only), so the agent asks the env for it:
 ``env.unwrapped.describe_view()`` of a single env, ``describe_views()`` of the native vector env — as
-:class:`~fusiongym.agents.baselines.OracleAgent` asks the env for the oracle's action. The env describes its view
+:class:`~fusiongym.agents.policies.OraclePolicy` asks the env for the oracle's action. The env describes its view
 only when asked, so envs and their step stay as fast without the agent.
 """
 

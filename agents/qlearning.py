@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 
+from fusiongym.envs.core import NUM_ACTIONS
+
 
 class EpisodeEnd(NamedTuple):
     """An episode that ended during :meth:`QLearningAgent.learn`: its return and whether it succeeded."""
@@ -46,7 +48,7 @@ class QLearningAgent:
         seed: seed of the exploration / tie-breaking generator.
     """
 
-    def __init__(self, n_actions: int = 7, alpha: float = 0.1, gamma: float = 0.99, epsilon: float = 0.1,
+    def __init__(self, n_actions: int = NUM_ACTIONS, alpha: float = 0.1, gamma: float = 0.99, epsilon: float = 0.1,
                  state_key: Callable[[Any], Hashable] = observation_key, seed: int | None = None) -> None:
         if not 0 < alpha <= 1 or not 0 <= gamma <= 1 or not 0 <= epsilon <= 1:
             raise ValueError(f"need 0 < alpha <= 1, 0 <= gamma <= 1, 0 <= epsilon <= 1; got {alpha}, {gamma}, "

@@ -30,10 +30,11 @@ import torch  # noqa: E402
 import fusiongym  # noqa: E402,F401
 from fusiongym.agents import make_agent  # noqa: E402
 from fusiongym.agents.checkpoint import save_agent  # noqa: E402
+from fusiongym.agents.policies import SB3Policy  # noqa: E402
 from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
 from fusiongym.training.config import build_run_config  # noqa: E402
-from fusiongym.training.evaluation import SB3Policy, evaluate  # noqa: E402
+from fusiongym.training.evaluation import evaluate  # noqa: E402
 
 
 def test_success(model, env_id: str, episodes: int, ablate: tuple[str, ...] = (),

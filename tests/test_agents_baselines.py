@@ -12,8 +12,8 @@ from gymnasium import spaces
 
 import fusiongym  # noqa: F401
 from fusion_testing import save_tiny_tokenizer, suite_vocab
-from fusiongym.agents.baselines import OracleAgent, RandomAgent
 from fusiongym.agents.lm_scorer import ACTION_TEXTS, LMScorerAgent
+from fusiongym.agents.policies import OraclePolicy, RandomPolicy
 from fusiongym.agents.qlearning import QLearningAgent, observation_key
 
 torch.set_num_threads(1)
@@ -33,28 +33,39 @@ def _run(env: gym.Env, agent: Any, episodes: int, seed: int = 0) -> list[float]:
     return returns
 
 
-def test_random_agent_is_seeded_and_batched() -> None:
-    space = spaces.Discrete(7)
-    a, b = RandomAgent(space, seed=1), RandomAgent(space, seed=1)
+def test_random_policy_is_seeded_and_batched() -> None:
+    a, b = RandomPolicy(seed=1), RandomPolicy(seed=1)
     draws = [int(a.predict()[0]) for _ in range(200)]
     assert draws == [int(b.predict()[0]) for _ in range(200)]
     assert set(draws) == set(range(7))
     batch = {"mission": np.zeros((5, 16), np.int64)}
     assert a.predict(batch)[0].shape == (5,)
+    assert a.act(batch, None, np.ones(5, bool)).shape == (5,)  # the evaluation protocol's face, the same draws
 
 
 @pytest.mark.parametrize("env_id", ["fusiongym/GoTo-v0", "fusiongym/Fetch-v0"])
 def test_oracle_beats_random(env_id: str) -> None:
     env = gym.make(env_id)
-    oracle = _run(env, OracleAgent(env), episodes=10)
-    random = _run(env, RandomAgent(env.action_space, seed=0), episodes=10)
+    oracle = _run(env, OraclePolicy(env=env), episodes=10)
+    random = _run(env, RandomPolicy(seed=0), episodes=10)
     assert np.mean([r > 0 for r in oracle]) >= 0.9
     assert np.mean(oracle) > np.mean(random) + 0.3
 
 
+def test_oracle_policy_predicts_on_a_vector_env_as_it_acts() -> None:
+    vector_env = gym.make_vec("fusiongym/Fetch-v0", num_envs=4, vectorization_mode="vector_entry_point")
+    observations, _ = vector_env.reset(seed=0)
+    oracle = OraclePolicy(env=vector_env)
+    acted = oracle.act(observations, vector_env, np.ones(4, bool))
+    assert oracle.predict(observations)[0].tolist() == acted.tolist()
+    assert acted.tolist() == list(vector_env.unwrapped.oracle_actions())
+
+
 def test_oracle_needs_an_env_with_an_oracle() -> None:
     with pytest.raises(TypeError, match="oracle_action"):
-        OracleAgent(gym.make("CartPole-v1"))
+        OraclePolicy(env=gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="env="):
+        OraclePolicy().predict()
 
 
 def test_q_learning_update_is_the_classic_rule() -> None:

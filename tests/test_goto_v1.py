@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import fusiongym  # noqa: F401  (registers the ids)
+from fusiongym.agents.policies import OraclePolicy
 from fusiongym.envs.world import DIR_YX, DONE, FORWARD, LEFT, RIGHT, TOGGLE
-from fusiongym.training.evaluation import OraclePolicy, evaluate
+from fusiongym.training.evaluation import evaluate
 
 
 def _facing(env: gym.Env) -> int:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from fusiongym.training.evaluation import RandomPolicy, evaluate
+from fusiongym.agents.policies import RandomPolicy
+from fusiongym.training.evaluation import evaluate
 from fusiongym.training.leaderboard import (
     DuplicateSubmissionError,
     Leaderboard,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fusiongym.agents.policies import OraclePolicy, RandomPolicy
 from fusiongym.envs import env_ids
 from fusiongym.training.evaluation import (
-    OraclePolicy,
-    RandomPolicy,
     bootstrap_mean,
     evaluate,
     evaluation_seeds,

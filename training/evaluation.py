@@ -14,94 +14,19 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 import gymnasium as gym
 import numpy as np
 from scipy import stats
 
 import fusiongym  # noqa: F401  (registers the ids)
+from fusiongym.agents.policies import BatchPolicy
 from fusiongym.training.seeds import SEEDS, SEEDS_VERSION
 
 DEFAULT_EPISODES = 100
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
-
-
-class BatchPolicy(Protocol):
-    """What evaluation and recording drive: actions for a batch of observations of a native vector env."""
-
-    def reset(self, num_envs: int) -> None: ...
-
-    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray: ...
-
-
-class OraclePolicy:
-    """The env's oracle bot (``use_facts=False``: the fact-blind oracle; ``explore=True``: the one that knows only
-    what its agent has seen)."""
-
-    def __init__(self, use_facts: bool = True, explore: bool = False) -> None:
-        self.use_facts, self.explore = use_facts, explore
-
-    def reset(self, num_envs: int) -> None:
-        pass
-
-    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
-        return np.asarray(vector_env.unwrapped.oracle_actions(use_facts=self.use_facts, explore=self.explore))
-
-
-class RandomPolicy:
-    """Uniformly random actions (the chance baseline)."""
-
-    def __init__(self, seed: int = 0, n_actions: int = 7) -> None:
-        self.seed, self.n_actions = seed, n_actions
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, num_envs: int) -> None:
-        pass
-
-    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
-        return self.rng.integers(self.n_actions, size=len(episode_start))
-
-
-class SB3Policy:
-    """A trained SB3 model; keeps RecurrentPPO's LSTM state.
-
-    By default actions are sampled from the policy (``deterministic=False``; torch is seeded with ``seed`` at each
-    batch, so an evaluation is reproducible), as RL Zoo does for grid worlds: a greedy policy that has not fully
-    converged loops forever in front of a wall. ``deterministic=True`` takes the most likely action.
-    """
-
-    def __init__(self, model: Any, deterministic: bool = False, seed: int = 0) -> None:
-        self.model = model
-        self.deterministic = deterministic
-        self.seed = seed
-        self.state: Any = None
-
-    def reset(self, num_envs: int) -> None:
-        import torch
-
-        self.state = None
-        torch.manual_seed(self.seed)
-
-    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
-        actions, self.state = self.model.predict(observations, state=self.state, episode_start=episode_start,
-                                                 deterministic=self.deterministic)
-        return np.asarray(actions).reshape(len(episode_start))
-
-
-class QTablePolicy:
-    """A tabular Q-learning agent acting greedily on each world's observation."""
-
-    def __init__(self, agent: Any) -> None:
-        self.agent = agent
-
-    def reset(self, num_envs: int) -> None:
-        pass
-
-    def act(self, observations: dict[str, np.ndarray], vector_env: Any, episode_start: np.ndarray) -> np.ndarray:
-        rows = [{k: v[i] for k, v in observations.items()} for i in range(len(episode_start))]
-        return np.asarray([self.agent.act(row, explore=False) for row in rows])
 
 
 @dataclass

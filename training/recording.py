@@ -1,6 +1,6 @@
 """Rollouts of a policy written as GIFs: the top-down frame with the instruction and the facts beside it.
 
-Episodes are played by the same :class:`~fusiongym.training.evaluation.BatchPolicy` objects that evaluation uses
+Episodes are played by the same :class:`~fusiongym.agents.policies.BatchPolicy` objects that evaluation uses
 (oracle, random, a trained run's agent), in a native vector env of one world.
 """
 
@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 import fusiongym  # noqa: F401  (registers the ids)
-from fusiongym.training.evaluation import BatchPolicy
+from fusiongym.agents.policies import BatchPolicy
 
 
 def record_episodes(env_id: str, policy: BatchPolicy, out: str | Path, episodes: int = 3, seed: int = 0,

@@ -8,20 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fusiongym.agents.policies import BatchPolicy, OraclePolicy, QTablePolicy, RandomPolicy, SB3Policy
 from fusiongym.agents.registry import algorithm
 from fusiongym.training.config import BUILTIN_AGENTS, RunConfig
-from fusiongym.training.evaluation import (
-    DEFAULT_EPISODES,
-    BatchPolicy,
-    EvalResult,
-    OraclePolicy,
-    QTablePolicy,
-    RandomPolicy,
-    SB3Policy,
-    eval_name,
-    evaluate,
-    write_eval,
-)
+from fusiongym.training.evaluation import DEFAULT_EPISODES, EvalResult, eval_name, evaluate, write_eval
 from fusiongym.training.leaderboard import Submission
 from fusiongym.training.train import (
     AGENT_FOLDER,

@@ -206,7 +206,8 @@ class PeriodicEvaluation:
         if not every or (num_timesteps // every <= self.last // every and not (final and num_timesteps > self.last)):
             return
         from fusiongym.agents.checkpoint import save_agent
-        from fusiongym.training.evaluation import SB3Policy, evaluate
+        from fusiongym.agents.policies import SB3Policy
+        from fusiongym.training.evaluation import evaluate
 
         self.last = num_timesteps
         result = evaluate(SB3Policy(model, deterministic=False, seed=0), self.config.env_id, split="test",
