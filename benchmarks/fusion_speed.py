@@ -32,9 +32,8 @@ import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
 
 import fusiongym  # noqa: E402,F401  (registers the env ids)
-from fusiongym.agents.factory import make_agent  # noqa: E402
-from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
+from fusiongym.training.build import build_env_and_model  # noqa: E402
 from fusiongym.training.config import build_run_config  # noqa: E402
 
 
@@ -42,10 +41,8 @@ def build(env_id: str, policy: str, fusion: FusionConfig | None, overrides: list
     """A PPO model with the hyperparameters ``fusiongym train`` resolves for ``env_id`` (``training/configs/
     ppo.yml``, then ``overrides``) on the suite's native batch, warmed up by one rollout + update (the cache
     fills)."""
-    config = build_run_config(env_id, "ppo", policy, seed=seed, overrides=overrides)
-    env = FusionSB3VecEnv(env_id, num_envs=config.n_envs, seed=seed, split="train", **config.training_env_kwargs)
-    model = make_agent("ppo", env, policy=policy, fusion=fusion, seed=seed, device="cpu",
-                       policy_kwargs=config.policy_kwargs or None, **config.hyperparams)
+    _, model = build_env_and_model(build_run_config(env_id, "ppo", policy, seed=seed, overrides=overrides),
+                                   fusion=fusion)
     model.learn(rollout_steps(model))
     return model
 

@@ -33,11 +33,10 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import torch  # noqa: E402
 
 import fusiongym  # noqa: E402,F401
-from fusiongym.agents import make_agent  # noqa: E402
 from fusiongym.agents.checkpoint import save_agent  # noqa: E402
 from fusiongym.agents.imitation import Imitation  # noqa: E402
-from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
+from fusiongym.training.build import build_env_and_model  # noqa: E402
 from fusiongym.training.config import build_run_config  # noqa: E402
 from learn_fusion import test_success  # noqa: E402  (this folder is on sys.path when a script here runs)
 
@@ -63,11 +62,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(args.seed)
 
     config = build_run_config(args.env, "ppo", "fusion", seed=args.seed, overrides=args.hp)
-    venv = FusionSB3VecEnv(args.env, num_envs=args.envs, seed=args.seed, split="train",
-                           **config.training_env_kwargs)
+    venv, model = build_env_and_model(config, n_envs=args.envs)
     fusion = FusionConfig.from_dict(config.fusion)
-    model = make_agent("ppo", venv, policy="fusion", fusion=fusion, seed=args.seed,
-                       policy_kwargs=config.policy_kwargs or None, device="cpu", **config.hyperparams)
     learner = Imitation(model, venv, expert=lambda: venv.native.oracle_actions(True), mix=args.mix,
                         rollout=args.rollout, learning_rate=args.lr, seed=args.seed)
     run = {"env": args.env, "seed": args.seed, "updates": args.updates, "envs": args.envs, "rollout": args.rollout,

@@ -28,11 +28,10 @@ import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
 
 import fusiongym  # noqa: E402,F401
-from fusiongym.agents import make_agent  # noqa: E402
 from fusiongym.agents.checkpoint import save_agent  # noqa: E402
 from fusiongym.agents.policies import SB3Policy  # noqa: E402
-from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv  # noqa: E402
 from fusiongym.fusion.config import FusionConfig  # noqa: E402
+from fusiongym.training.build import build_env_and_model  # noqa: E402
 from fusiongym.training.config import build_run_config  # noqa: E402
 from fusiongym.training.evaluation import evaluate  # noqa: E402
 
@@ -71,11 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     config = build_run_config(args.env, "ppo", args.policy, seed=args.seed, timesteps=args.timesteps,
                               overrides=args.hp)
-    venv = FusionSB3VecEnv(args.env, num_envs=config.n_envs, seed=args.seed, split="train",
-                           **config.training_env_kwargs)
-    fusion = FusionConfig.from_dict(config.fusion) if args.policy == "fusion" else None
-    model = make_agent("ppo", venv, policy=args.policy, fusion=fusion, seed=args.seed,
-                       policy_kwargs=config.policy_kwargs or None, device="cpu", **config.hyperparams)
+    venv, model = build_env_and_model(config)
     if args.init_extractor is not None:
         from safetensors.torch import load_file
 
@@ -87,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run = {"env": args.env, "policy": args.policy, "seed": args.seed, "timesteps": args.timesteps,
            "init_extractor": str(args.init_extractor) if args.init_extractor else None,
            "init_agent": str(args.init_agent) if args.init_agent else None,
-           "n_envs": config.n_envs, "hyperparams": config.hyperparams, "fusion": fusion.to_dict() if fusion else None}
+           "n_envs": config.n_envs, "hyperparams": config.hyperparams,
+           "fusion": FusionConfig.from_dict(config.fusion).to_dict() if args.policy == "fusion" else None}
     print(json.dumps(run), flush=True)
     report: dict[str, Any] = {"run": run, "evaluations": [], "ablations": {}, "out": None}
     train_seconds = 0.0

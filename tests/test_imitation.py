@@ -148,8 +148,9 @@ def test_a_resumed_dagger_run_equals_an_uninterrupted_one_in_step_count(tmp_path
 
 def test_ppo_starts_from_an_imitation_run(tmp_path: Path, monkeypatch) -> None:
     from fusiongym.agents.checkpoint import load_agent
+    from fusiongym.training.build import new_model, training_env
     from fusiongym.training.config import ConfigError, build_run_config
-    from fusiongym.training.train import _new_model, _training_env, train
+    from fusiongym.training.train import train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     source = tmp_path / "bc"
@@ -157,7 +158,7 @@ def test_ppo_starts_from_an_imitation_run(tmp_path: Path, monkeypatch) -> None:
           source, progress=False)
     config = build_run_config("fusiongym/GoTo-v1", "ppo", "cnn", timesteps=64, init_from=source,
                               overrides=["n_envs=2", "n_steps=32", "batch_size=32"])
-    model = _new_model(config, _training_env(config, 0), "ppo")
+    model = new_model(config, training_env(config, 0), "ppo")
     trained = load_agent(source / "agent")
     for (name, a), b in zip(model.policy.state_dict().items(), trained.policy.state_dict().values(), strict=True):
         assert torch.equal(a, b), name

@@ -107,3 +107,23 @@ def test_configs_ship_inside_the_package() -> None:
         assert (shipped / f"{algo}.yml").is_file()
     pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     assert "configs/*.yml" in pyproject["tool"]["setuptools"]["package-data"]["fusiongym.training"]
+
+
+def test_build_env_and_model_builds_what_the_config_says() -> None:
+    import dataclasses
+
+    import torch
+
+    from fusiongym.training.build import build_env_and_model
+    from fusiongym.training.config import ConfigError, build_run_config
+
+    config = build_run_config("fusiongym/GoTo-v1", "ppo", "cnn", seed=3,
+                              overrides=["n_envs=4", "n_steps=8", "batch_size=8", "learning_rate=0.001"])
+    env, model = build_env_and_model(config)
+    assert env.num_envs == 4 and model.n_steps == 8 and model.learning_rate == 0.001 and model.seed == 3
+    fewer, same = build_env_and_model(config, n_envs=2)  # the same seeded weights on a smaller batch
+    assert fewer.num_envs == 2
+    for (name, a), (_, b) in zip(model.policy.state_dict().items(), same.policy.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(ConfigError, match="train_env_kwargs do not fit"):
+        build_env_and_model(dataclasses.replace(config, train_env_kwargs={"no_such_kwarg": 1}))

@@ -42,6 +42,7 @@ import numpy as np
 import yaml
 
 from fusiongym.agents.registry import algorithm
+from fusiongym.training.build import AGENT_FOLDER, check_device, new_model, training_env
 from fusiongym.training.config import ConfigError, RunConfig
 from fusiongym.training.evaluation import DiskFullError, atomic_write, atomic_write_text
 
@@ -50,7 +51,6 @@ STATE_FILE = "state.json"
 SB3_CHECKPOINT = "checkpoint.zip"
 REPLAY_BUFFER = "replay_buffer.pkl"  # off-policy algorithms (DQN): what a resumed run goes on learning from
 QTABLE_CHECKPOINT = "qtable.npz"
-AGENT_FOLDER = "agent"
 BEST_AGENT_FOLDER = "best_agent"
 
 
@@ -514,68 +514,6 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     return TrainResult(run_dir, state["num_timesteps"], state["wall_time_s"])
 
 
-def _training_env(config: RunConfig, done: int) -> Any:
-    """The native batch of training worlds as an SB3 VecEnv; a resumed run meets fresh worlds (seeded past the
-    steps already taken), not the first ones again. Bad level kwargs are a ConfigError naming the fix."""
-    from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
-
-    try:
-        return FusionSB3VecEnv(config.env_id, num_envs=config.n_envs, seed=config.seed + done, split="train",
-                               **config.training_env_kwargs)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"env_kwargs / train_env_kwargs do not fit {config.env_id}: {err}") from None
-
-
-def check_device(device: str) -> str:
-    """``device`` if torch can use it here, else a ConfigError naming what is available."""
-    import torch
-
-    try:
-        resolved = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                "cpu" if device == "auto" else device)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f"--device {device!r} is not a torch device ({err}): use cpu, cuda, cuda:N or auto") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: torch sees no CUDA device here (torch {torch.__version__}); use "
-                          "--device cpu")
-    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
-                          "cuda:0 … or --device cpu")
-    return str(resolved)
-
-
-def _new_model(config: RunConfig, env: Any, algo: str, device: str = "cpu") -> Any:
-    """The SB3 model a new run starts from (``config.init_from``: with that run's trained weights)."""
-    from fusiongym.agents.factory import make_agent
-    from fusiongym.fusion.config import FusionConfig, FusionConfigError
-
-    hyperparams = config.hyperparams if algo == config.algo else {}
-    try:
-        fusion = FusionConfig.from_dict(config.fusion) if config.policy == "fusion" else None
-        model = make_agent(algo, env, policy=config.policy, fusion=fusion, seed=config.seed,
-                           policy_kwargs=config.policy_kwargs or None, device=device, **hyperparams)
-    except (FusionConfigError, OSError) as err:
-        raise ConfigError(f"the {config.policy} policy cannot be built: {err}") from None
-    except (TypeError, ValueError, AssertionError) as err:  # SB3 checks its arguments with asserts
-        raise ConfigError(f"{algo} refused the hyperparameters {config.hyperparams}: {err or type(err).__name__}"
-                          ) from None
-    if config.init_from:
-        start_from_run(model, Path(config.init_from))
-    return model
-
-
-def start_from_run(model: Any, other_run: Path) -> None:
-    """Load another run's trained policy weights (``agent/``, safetensors) into ``model``; a policy of another
-    architecture is refused, naming both."""
-    from fusiongym.agents.checkpoint import CheckpointError, load_policy_weights
-
-    try:
-        load_policy_weights(model.policy, Path(other_run) / AGENT_FOLDER)
-    except CheckpointError as err:
-        raise ConfigError(f"--init-from {other_run}: its agent does not fit the policy this run builds ({err}); "
-                          "use the same --policy and fusion settings as that run") from None
-
-
 def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pickle: bool = False,
               device: str = "cpu") -> Any:
     """PPO / DQN / RecurrentPPO through ``fusiongym.agents.make_agent`` on the native batch (or its checkpoint)."""
@@ -589,9 +527,9 @@ def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pic
         checkpoint = verified_checkpoint(run_dir, state, trust_pickle)
         buffer = (verified_checkpoint(run_dir, state, trust_pickle, key="replay_buffer")
                   if "replay_buffer" in state else None)
-    env = VecMonitor(_training_env(config, done))  # VecMonitor: episode returns / lengths for the logger
+    env = VecMonitor(training_env(config, done))  # VecMonitor: episode returns / lengths for the logger
     if not done:
-        model = _new_model(config, env, config.algo, device)
+        model = new_model(config, env, config.algo, device)
         state["agent_spec"] = model.fusiongym_spec
         state["parameters"] = count_parameters(model)
         return model
@@ -612,7 +550,7 @@ def build_sb3(config: RunConfig, run_dir: Path, state: dict[str, Any], trust_pic
 def _check_architecture(model: Any, config: RunConfig, env: Any, checkpoint: Path) -> None:
     """Refuse a checkpoint whose policy is not the one this run's config builds (its agent could not be saved in a
     form anyone can load)."""
-    reference = _new_model(dataclasses.replace(config, init_from=""), env, config.algo)
+    reference = new_model(dataclasses.replace(config, init_from=""), env, config.algo)
     mine = {k: tuple(v.shape) for k, v in model.policy.state_dict().items()}
     expected = {k: tuple(v.shape) for k, v in reference.policy.state_dict().items()}
     if mine != expected:
@@ -651,9 +589,9 @@ def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any], dev
     from fusiongym.agents.imitation import Imitation
 
     done = state["num_timesteps"]
-    env = _training_env(config, done)
+    env = training_env(config, done)
     kwargs = dict(config.hyperparams)
-    model = _new_model(config, env, "recurrent_ppo" if kwargs.pop("recurrent", False) else "ppo", device)
+    model = new_model(config, env, "recurrent_ppo" if kwargs.pop("recurrent", False) else "ppo", device)
     explore = kwargs.pop("explore", False)
     if config.algo == "bc":
         kwargs["mix"] = 0.0
