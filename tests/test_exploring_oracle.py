@@ -95,7 +95,7 @@ def test_explore_true_makes_imitation_label_with_the_exploring_oracle(tmp_path) 
     """``explore: true`` in a DAgger run config reaches the expert: after one update the training env keeps its
     agents' sight (only an exploring query starts that), and the labels are the explorer's."""
     from fusiongym.training.config import build_run_config
-    from fusiongym.training.train import build_imitation
+    from fusiongym.training.imitation_training import build_imitation
 
     config = build_run_config("fusiongym/GoTo-Large-v1", "dagger", "fusion", seed=0,
                               overrides=["explore=true", "recurrent=false", "n_envs=4", "rollout=2", "n_timesteps=16"])

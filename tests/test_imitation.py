@@ -116,7 +116,8 @@ def test_dagger_runs_end_to_end_from_the_command(tmp_path: Path, capsys, monkeyp
 def test_a_resumed_dagger_run_equals_an_uninterrupted_one_in_step_count(tmp_path: Path, monkeypatch,
                                                                         recurrent: str) -> None:
     from fusiongym.training.config import build_run_config
-    from fusiongym.training.train import read_state, train
+    from fusiongym.training.run_folder import read_state
+    from fusiongym.training.train import train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     config = build_run_config("fusiongym/GoTo-v1", "dagger", "cnn", timesteps=1000, checkpoint_every=256,
@@ -309,7 +310,8 @@ def test_a_recurrent_learner_remembers_what_its_view_does_not_show() -> None:
 
 def test_a_finished_run_resumes_to_a_larger_budget(tmp_path: Path, monkeypatch) -> None:
     from fusiongym.training.config import ConfigError, build_run_config
-    from fusiongym.training.train import read_run_config, read_state, train
+    from fusiongym.training.run_folder import read_run_config, read_state
+    from fusiongym.training.train import train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     config = build_run_config("fusiongym/GoTo-v1", "dagger", "cnn", timesteps=320, overrides=["n_envs=8", "rollout=4"])

@@ -88,7 +88,7 @@ def test_killed_run_resumes_to_the_same_budget_losing_at_most_one_interval(tmp_p
     assert len(json.loads((run_dir / "state.json").read_text())["segments"]) == segments  # a refusal writes nothing
 
     # whoever ships a run folder controls its state.json: matching hashes are not trust, this machine's key is
-    from fusiongym.training.train import sha256_of
+    from fusiongym.training.run_folder import sha256_of
 
     final["checkpoint"]["sha256"] = sha256_of(run_dir / final["checkpoint"]["file"])
     (run_dir / "state.json").write_text(json.dumps(final))
@@ -171,7 +171,8 @@ def test_dqn_resumes_with_its_replay_buffer(tmp_path: Path, monkeypatch) -> None
 
     from fusiongym.training import train as train_module
     from fusiongym.training.config import build_run_config
-    from fusiongym.training.train import read_state, train
+    from fusiongym.training.run_folder import read_state
+    from fusiongym.training.train import train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     run_dir = tmp_path / "dqn"
@@ -219,7 +220,8 @@ def test_a_full_disk_is_a_clear_error_that_keeps_the_previous_checkpoint(tmp_pat
 
     from fusiongym.training.config import build_run_config
     from fusiongym.training.evaluation import DiskFullError
-    from fusiongym.training.train import read_state, train, verified_checkpoint
+    from fusiongym.training.run_folder import read_state, verified_checkpoint
+    from fusiongym.training.train import train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     config = build_run_config("fusiongym/GoTo-v1", "ppo", "sb3_default", timesteps=512, checkpoint_every=128,
@@ -250,7 +252,8 @@ def test_a_kill_between_writing_a_checkpoint_and_recording_it_leaves_a_resumable
     there: the run resumes from it, to its budget, and the stray file goes with the next checkpoint."""
     from fusiongym.training import train as train_module
     from fusiongym.training.config import build_run_config
-    from fusiongym.training.train import read_state, train
+    from fusiongym.training.run_folder import read_state
+    from fusiongym.training.train import train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     config = build_run_config("fusiongym/GoTo-v1", "ppo", "sb3_default", timesteps=512, checkpoint_every=128,
@@ -281,8 +284,9 @@ def test_a_trusted_checkpoint_of_another_architecture_is_refused(tmp_path: Path,
     import shutil
 
     from fusiongym.training.config import build_run_config
+    from fusiongym.training.run_folder import read_state
     from fusiongym.training.runs import RunFolderError
-    from fusiongym.training.train import read_state, train
+    from fusiongym.training.train import train
 
     monkeypatch.setenv("FUSIONGYM_HOME", str(tmp_path / "home"))
     tiny = ["n_envs=4", "n_steps=32", "batch_size=64", "n_epochs=1"]

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fusiongym.training.config import ConfigError, RunConfig
+from fusiongym.training.run_folder import AGENT_FOLDER
 
 if TYPE_CHECKING:
     from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
     from fusiongym.fusion.config import FusionConfig
 
-AGENT_FOLDER = "agent"  # a run's trained policy (safetensors + JSON), what --init-from loads
 
 
 def training_env(config: RunConfig, done: int = 0) -> FusionSB3VecEnv:
@@ -93,3 +93,10 @@ def check_device(device: str) -> str:
         raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
                           "cuda:0 … or --device cpu")
     return str(resolved)
+
+
+def count_parameters(model: Any) -> dict[str, int]:
+    """Total and trainable parameters of an SB3 model's policy."""
+    parameters = list(model.policy.parameters())
+    return {"total": int(sum(p.numel() for p in parameters)),
+            "trainable": int(sum(p.numel() for p in parameters if p.requires_grad))}

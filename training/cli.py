@@ -126,7 +126,8 @@ def cmd_envs(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """``fusiongym train``: a new run from ``--env`` and ``--algo``, or ``--resume RUN`` to its (raised) budget."""
     from fusiongym.training.config import build_run_config
-    from fusiongym.training.train import default_run_name, train
+    from fusiongym.training.run_folder import default_run_name
+    from fusiongym.training.train import train
 
     if args.resume:
         finished = _finished(Path(args.resume)) and args.timesteps is None
@@ -152,7 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _finished(run_dir: Path) -> bool:
     """Whether a run folder's state says it finished its budget (False when it cannot be read: train says why)."""
-    from fusiongym.training.train import RunFolderError, read_state
+    from fusiongym.training.run_folder import RunFolderError, read_state
 
     try:
         return read_state(run_dir).get("status") == "finished"
@@ -285,6 +286,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from fusiongym.training.evaluation import evaluate
     from fusiongym.training.leaderboard import DuplicateSubmissionError, render_text
     from fusiongym.training.recording import record_episodes
+    from fusiongym.training.run_folder import default_run_name
     from fusiongym.training.runs import (
         builtin_policy,
         evaluate_run,
@@ -292,7 +294,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         submission_from_eval,
         submission_from_run,
     )
-    from fusiongym.training.train import default_run_name, train
+    from fusiongym.training.train import train
 
     started = time.time()
     config = build_run_config(args.env, args.algo, args.policy, seed=args.seed, timesteps=args.timesteps,
@@ -529,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     from fusiongym.training.config import ConfigError
     from fusiongym.training.evaluation import DiskFullError
     from fusiongym.training.leaderboard import SubmissionError
-    from fusiongym.training.train import RunFolderError
+    from fusiongym.training.run_folder import RunFolderError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "no_progress", False):

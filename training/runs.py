@@ -10,14 +10,15 @@ from typing import Any
 
 from fusiongym.agents.policies import BatchPolicy, OraclePolicy, QTablePolicy, RandomPolicy, SB3Policy
 from fusiongym.agents.registry import algorithm
-from fusiongym.training.build import AGENT_FOLDER, check_device
+from fusiongym.training.build import check_device
 from fusiongym.training.config import BUILTIN_AGENTS, RunConfig
 from fusiongym.training.evaluation import DEFAULT_EPISODES, EvalResult, eval_name, evaluate, write_eval
 from fusiongym.training.leaderboard import Submission
-from fusiongym.training.train import (
+from fusiongym.training.qlearning_training import load_qtable
+from fusiongym.training.run_folder import (
+    AGENT_FOLDER,
     QTABLE_CHECKPOINT,
     RunFolderError,
-    load_qtable,
     read_run_config,
     read_state,
     verified_checkpoint,

@@ -1,35 +1,14 @@
-"""Train an agent into a run folder, with periodic atomic checkpoints that resume to the same total budget.
-
-A run folder holds::
-
-    config.yaml        the fully resolved RunConfig (hyperparameters after YAML defaults and --hp overrides)
-    state.json         progress: steps done, wall time, the checkpoint's file name, step count, sha256 and this
-                       machine's signature of it
-    checkpoint-N.zip   SB3's own save of the model and optimiser at step N (for resuming; it holds pickles, so it
-                       is opened only when this machine signed it, see below)  — Q-learning: qtable.npz;
-                       imitation (bc / dagger): checkpoint-N/ (safetensors + JSON, no pickle)
-    agent/             the trained policy as policy.safetensors + config.json (fusiongym.agents.save_agent)
-    best_agent/        with eval_every: the agent of the best test-split evaluation during training
-    evaluations.jsonl  with eval_every: one line per test-split evaluation during training
-    logs/segment-K/    SB3 logger output of the K-th (re)start: progress.csv and TensorBoard events
-    learning_curve.png success rate and return against steps, from the CSVs
-
-A checkpoint is written under a new name, recorded in state.json (atomically), and only then are older ones
-removed, so a kill at any instant leaves a run that resumes from the newest recorded checkpoint. A pickled
-checkpoint is trusted only when state.json carries this machine's HMAC of its sha256, made with a secret key in
-``$FUSIONGYM_HOME/checkpoint.key``: a run folder that came from elsewhere carries no valid signature, whatever
-hashes its state.json holds, and is opened only with ``--trust-pickle``.
+"""Train an agent into a run folder (:mod:`fusiongym.training.run_folder`), with periodic atomic checkpoints that
+resume to the same total budget.
 
 :func:`train` reads top to bottom: resolve the folder, build the env, build (or load) the model, attach the
-logger and callbacks, learn, save.
+logger and callbacks, learn, save. The SB3 algorithms' build and learn steps are here; imitation's are in
+:mod:`fusiongym.training.imitation_training`, tabular Q-learning's in :mod:`fusiongym.training.qlearning_training`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -42,150 +21,23 @@ import numpy as np
 import yaml
 
 from fusiongym.agents.registry import algorithm
-from fusiongym.training.build import AGENT_FOLDER, check_device, new_model, training_env
+from fusiongym.training.build import check_device, count_parameters, new_model, training_env
 from fusiongym.training.config import ConfigError, RunConfig
-from fusiongym.training.evaluation import DiskFullError, atomic_write, atomic_write_text
-
-CONFIG_FILE = "config.yaml"
-STATE_FILE = "state.json"
-SB3_CHECKPOINT = "checkpoint.zip"
-REPLAY_BUFFER = "replay_buffer.pkl"  # off-policy algorithms (DQN): what a resumed run goes on learning from
-QTABLE_CHECKPOINT = "qtable.npz"
-BEST_AGENT_FOLDER = "best_agent"
-
-
-class RunFolderError(ValueError):
-    """A run folder that is missing, incomplete or was changed by something other than ``fusiongym train``."""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The run folder
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def default_run_name(config: RunConfig) -> str:
-    """``<env>-<algo>-<policy>-s<seed>-<timestamp>`` (the env id without its ``fusiongym/`` namespace)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{config.env_id.split('/')[-1]}-{config.algo}-{config.policy}-s{config.seed}-{stamp}"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 digest of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_run_config(run_dir: Path) -> RunConfig:
-    """The run's ``config.yaml`` as a validated :class:`RunConfig`, with errors that say what is wrong."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not Path(run_dir).is_dir():
-        raise RunFolderError(f"run folder {run_dir} does not exist: pass a folder made by `fusiongym train`")
-    if not path.is_file():
-        raise RunFolderError(f"{run_dir} is not a fusiongym run folder ({CONFIG_FILE} is missing): pass a folder "
-                             "made by `fusiongym train`")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise RunFolderError(f"{path} is corrupt (not valid YAML: {err}); start a new run") from None
-    try:
-        return RunConfig.from_dict(data, where=str(path))
-    except (ConfigError, TypeError) as err:
-        raise RunFolderError(f"{path} is corrupt: {err}") from None
-
-
-def read_state(run_dir: Path) -> dict[str, Any]:
-    """The run's ``state.json`` (steps done, checkpoint record, wall time)."""
-    path = Path(run_dir) / STATE_FILE
-    if not path.is_file():
-        raise RunFolderError(f"{run_dir} has no {STATE_FILE}: it is not a fusiongym run folder, or its first "
-                             "checkpoint was never written; start a new run")
-    try:
-        state = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunFolderError(f"{path} is corrupt (not valid JSON: {err}); start a new run") from None
-    if not isinstance(state, dict) or "num_timesteps" not in state:
-        raise RunFolderError(f"{path} is corrupt (no num_timesteps); start a new run")
-    return state
-
-
-def write_state(run_dir: Path, state: dict[str, Any]) -> None:
-    """Write a run's ``state.json`` atomically."""
-    atomic_write_text(Path(run_dir) / STATE_FILE, json.dumps(state, indent=2) + "\n")
-
-
-def _signing_key() -> bytes:
-    """This machine's secret for signing checkpoints (``$FUSIONGYM_HOME/checkpoint.key``, made on first use)."""
-    from fusiongym.training.leaderboard import default_db_path
-
-    path = default_db_path().parent / "checkpoint.key"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(os.urandom(32))
-    key = path.read_bytes()
-    if len(key) != 32:
-        raise RunFolderError(f"{path} is damaged (not a 32-byte key): remove it; checkpoints signed with it will "
-                             "then need --trust-pickle to resume")
-    return key
-
-
-def sign(digest: str) -> str:
-    """This machine's HMAC of a checkpoint's sha256 (what makes a pickled checkpoint trusted without asking)."""
-    return hmac.new(_signing_key(), digest.encode(), hashlib.sha256).hexdigest()
-
-
-def file_record(path: Path, num_timesteps: int) -> dict[str, Any]:
-    """The state.json record of a checkpoint file this process just wrote: name, steps, sha256 and signature."""
-    digest = sha256_of(path)
-    return {"file": path.name, "num_timesteps": int(num_timesteps), "sha256": digest, "signature": sign(digest)}
-
-
-def verified_checkpoint(run_dir: Path, state: dict[str, Any], trust_pickle: bool = False,
-                        key: str = "checkpoint") -> Path:
-    """The run's SB3 checkpoint (``key="replay_buffer"``: its replay buffer), after checking that this machine
-    wrote it (state.json holds this machine's signature of its sha256).
-
-    SB3 zips and replay buffers hold pickles; a file this machine did not sign is opened only with
-    ``trust_pickle=True``.
-    """
-    record = state.get(key) or {}
-    path = Path(run_dir) / record.get("file", SB3_CHECKPOINT if key == "checkpoint" else REPLAY_BUFFER)
-    what = key.replace("_", " ")
-    if not path.is_file():
-        raise RunFolderError(f"{run_dir} has no {what} ({path.name} is missing): the run was killed before its "
-                             "first checkpoint, or the file was removed; start the run again")
-    if trust_pickle:
-        return path
-    digest = sha256_of(path)
-    if digest != record.get("sha256"):
-        raise RunFolderError(f"{path} is not the {what} this run wrote (its sha256 differs from {STATE_FILE}); "
-                             "it holds pickles, so it is not opened. If you trust it, pass --trust-pickle")
-    if not hmac.compare_digest(str(record.get("signature", "")), sign(digest)):
-        raise RunFolderError(f"{path} was not written by fusiongym on this machine (its {STATE_FILE} record "
-                             "carries no valid signature: the run folder was copied from elsewhere, or made by an "
-                             "older fusiongym); it holds pickles, so it is not opened. If you trust whoever made "
-                             "it, pass --trust-pickle")
-    return path
-
-
-def remove_older(run_dir: Path, keep: set[str], pattern: str) -> None:
-    """Delete the run's files (or folders) matching ``pattern`` except ``keep`` (after a newer one is recorded)."""
-    for old in Path(run_dir).glob(pattern):
-        if old.name in keep or old.name.endswith(".tmp"):
-            continue
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-
+from fusiongym.training.evaluation import atomic_write, atomic_write_text
+from fusiongym.training.imitation_training import build_imitation, learn_imitation
+from fusiongym.training.qlearning_training import build_qlearning, learn_qlearning
+from fusiongym.training.run_folder import (
+    AGENT_FOLDER,
+    BEST_AGENT_FOLDER,
+    CONFIG_FILE,
+    RunFolderError,
+    file_record,
+    read_run_config,
+    read_state,
+    remove_older,
+    verified_checkpoint,
+    write_state,
+)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Checkpoints, progress bar, evaluation during training, wandb (SB3 callbacks)
@@ -574,193 +426,3 @@ def learn_sb3(model: Any, config: RunConfig, run_dir: Path, state: dict[str, Any
     save_sb3_checkpoint(model, run_dir, state, segment_start, config.save_replay_buffer)
     save_agent(model, run_dir / AGENT_FOLDER)
     model.get_env().close()
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Imitation: behaviour cloning and DAgger of the level's reading oracle
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def build_imitation(config: RunConfig, run_dir: Path, state: dict[str, Any], device: str = "cpu") -> Any:
-    """The :class:`~fusiongym.agents.imitation.Imitation` learner of a run: PPO's policy, or RecurrentPPO's with
-    ``recurrent: true`` (so the agent evaluates, records and fine-tunes like a PPO agent), the oracle reading the
-    facts as the expert (with ``explore: true`` knowing only what the agent has seen, exploring for the rest)."""
-    from fusiongym.agents.checkpoint import CheckpointError
-    from fusiongym.agents.imitation import Imitation
-
-    done = state["num_timesteps"]
-    env = training_env(config, done)
-    kwargs = dict(config.hyperparams)
-    model = new_model(config, env, "recurrent_ppo" if kwargs.pop("recurrent", False) else "ppo", device)
-    explore = kwargs.pop("explore", False)
-    if config.algo == "bc":
-        kwargs["mix"] = 0.0
-    learner = Imitation(model, env, expert=lambda: env.native.oracle_actions(True, explore), seed=config.seed + done,
-                        goal_cells=lambda: env.native.oracle_goal_cells(True, explore), **kwargs)
-    if done:
-        folder = Path(run_dir) / (state.get("checkpoint") or {}).get("file", "")
-        if not (state.get("checkpoint") or {}).get("file") or not folder.is_dir():
-            raise RunFolderError(f"{run_dir} has no imitation checkpoint ({folder.name or 'none recorded'}): start "
-                                 "the run again")
-        try:
-            learner.load(folder)
-        except CheckpointError as err:
-            raise RunFolderError(str(err)) from None
-    else:
-        state["agent_spec"] = model.fusiongym_spec
-        state["parameters"] = count_parameters(model)
-    return learner
-
-
-def save_imitation_checkpoint(learner: Any, run_dir: Path, state: dict[str, Any], segment_start: float) -> None:
-    """``checkpoint-<steps>/`` (safetensors + JSON), written complete under a temporary name, renamed, recorded in
-    state.json, and only then are older ones removed."""
-    steps = int(learner.num_timesteps)
-    folder = Path(run_dir) / f"checkpoint-{steps}"
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        learner.save(tmp)
-        for path in tmp.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    except BaseException as err:
-        shutil.rmtree(tmp, ignore_errors=True)  # never leave half a checkpoint behind
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            raise DiskFullError(f"the disk is full: {folder} could not be written (the previous checkpoint is "
-                                "intact); free some space and resume (fusiongym train --resume RUN)") from None
-        raise
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    state["checkpoint"] = {"file": folder.name, "num_timesteps": steps}
-    state["num_timesteps"] = steps
-    state["wall_time_s"] = state.get("wall_time_before_s", 0.0) + time.time() - segment_start
-    write_state(run_dir, state)
-    remove_older(run_dir, {folder.name}, "checkpoint-*")
-
-
-def learn_imitation(learner: Any, config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
-                    segment_start: float, progress: bool, evaluation: PeriodicEvaluation) -> None:
-    """Run an imitation learner to the run's budget with checkpoints and evaluations, then save it and the agent."""
-    from tqdm import tqdm
-
-    from fusiongym.agents.checkpoint import save_agent
-
-    learner.logger = logger
-    bar = tqdm(total=config.total_timesteps, initial=learner.num_timesteps, unit="step", disable=not progress,
-               mininterval=0.5, desc=f"training {config.algo}-{config.policy} on {config.env_id}")
-    last_saved = learner.num_timesteps
-
-    def after_update(learner: Any) -> None:
-        nonlocal last_saved
-        bar.update(min(learner.num_timesteps, config.total_timesteps) - bar.n)
-        if learner.ep_success_buffer:
-            bar.set_postfix(success=f"{np.mean(learner.ep_success_buffer):.2f}")
-        evaluation(learner.model, learner.num_timesteps, logger)
-        if learner.num_timesteps - last_saved >= config.checkpoint_every:
-            save_imitation_checkpoint(learner, run_dir, state, segment_start)
-            last_saved = learner.num_timesteps
-
-    learner.learn(config.total_timesteps, callback=after_update)
-    bar.close()
-    evaluation(learner.model, learner.num_timesteps, logger, final=True)
-    if config.eval_every:
-        logger.dump(learner.num_timesteps)
-    save_imitation_checkpoint(learner, run_dir, state, segment_start)
-    save_agent(learner.model, run_dir / AGENT_FOLDER)
-    learner.env.close()
-
-
-def count_parameters(model: Any) -> dict[str, int]:
-    """Total and trainable parameters of an SB3 model's policy."""
-    parameters = list(model.policy.parameters())
-    return {"total": int(sum(p.numel() for p in parameters)),
-            "trainable": int(sum(p.numel() for p in parameters if p.requires_grad))}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Tabular Q-learning
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def save_qtable(agent: Any, path: Path) -> None:
-    """The Q-table as ``.npz`` (digest keys and value rows; no pickle), written atomically."""
-    keys = list(agent.q)
-    atomic_write(path, lambda handle: np.savez(
-        handle, keys=np.array(keys, dtype="S16") if keys else np.zeros(0, dtype="S16"),
-        values=np.stack([agent.q[k] for k in keys]) if keys else np.zeros((0, agent.n_actions))))
-
-
-def load_qtable(agent: Any, path: Path) -> None:
-    """Fill ``agent.q`` (and ``agent.n_actions``, the table's width) from :func:`save_qtable`'s file."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            agent.q = {bytes(k): np.array(v) for k, v in zip(data["keys"], data["values"], strict=True)}
-            agent.n_actions = int(data["values"].shape[1])
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise RunFolderError(f"{path} is corrupt ({err}); start a new run") from None
-
-
-def build_qlearning(config: RunConfig, run_dir: Path, state: dict[str, Any]) -> tuple[Any, Any]:
-    """The tabular agent (its table read back on resume) and the one training env."""
-    import gymnasium as gym
-
-    from fusiongym.agents.qlearning import QLearningAgent
-
-    done = state["num_timesteps"]
-    try:
-        env = gym.make(config.env_id, split="train", **config.training_env_kwargs)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"env_kwargs / train_env_kwargs do not fit {config.env_id}: {err}") from None
-    assert isinstance(env.action_space, gym.spaces.Discrete)
-    agent = QLearningAgent(n_actions=int(env.action_space.n), seed=config.seed + done, **config.hyperparams)
-    if done:
-        table = run_dir / QTABLE_CHECKPOINT
-        if not table.is_file():
-            env.close()
-            raise RunFolderError(f"{table} is missing: the run's checkpoint is gone; start a new run")
-        load_qtable(agent, table)
-    return agent, env
-
-
-def learn_qlearning(learner: tuple[Any, Any], config: RunConfig, run_dir: Path, state: dict[str, Any], logger: Any,
-                    segment_start: float, progress: bool) -> None:
-    """Watkins' Q-learning on one env, checkpointing the table every ``checkpoint_every`` steps."""
-    from tqdm import tqdm
-
-    agent, env = learner
-    done = state["num_timesteps"]
-    table = run_dir / QTABLE_CHECKPOINT
-    successes: list[bool] = []
-    returns: list[float] = []
-    bar = tqdm(total=config.total_timesteps, initial=done, unit="step", disable=not progress, mininterval=0.5,
-               desc=f"training qlearning on {config.env_id}")
-    last_saved, started = done, time.time()
-
-    def on_step(step: int, ended: Any) -> None:  # the agent's loop steps; the run logs and checkpoints
-        nonlocal last_saved
-        if ended is not None:
-            successes.append(ended.success)
-            returns.append(ended.episode_return)
-        if step % 1000 == 0 or step == config.total_timesteps:
-            bar.update(step - bar.n)
-            if successes:
-                logger.record("rollout/success_rate", float(np.mean(successes[-100:])))
-                logger.record("rollout/ep_rew_mean", float(np.mean(returns[-100:])))
-            logger.record("time/fps", int((step - done) / max(time.time() - started, 1e-9)))
-            logger.record("train/q_table_states", len(agent.q))
-            logger.record("time/total_timesteps", step)
-            logger.dump(step)
-        if step - last_saved >= config.checkpoint_every or step == config.total_timesteps:
-            save_qtable(agent, table)
-            state["num_timesteps"] = step
-            state["checkpoint"] = {"file": table.name, "num_timesteps": step, "sha256": sha256_of(table)}
-            state["wall_time_s"] = state["wall_time_before_s"] + time.time() - segment_start
-            write_state(run_dir, state)
-            last_saved = step
-
-    agent.learn(env, config.total_timesteps, seed=config.seed + done, start=done, on_step=on_step)
-    bar.close()
-    state["parameters"] = {"total": int(len(agent.q) * agent.n_actions), "trainable": int(len(agent.q) *
-                                                                                          agent.n_actions)}
-    env.close()
