@@ -63,7 +63,8 @@ import fusiongym
 from fusiongym.envs import env_ids
 from fusiongym.training.config import BUILTIN_AGENTS, RunConfig, build_run_config
 from fusiongym.training.evaluation import evaluate
-from fusiongym.training.leaderboard import Leaderboard, export
+from fusiongym.training.leaderboard import Leaderboard
+from fusiongym.training.leaderboard_render import export
 from fusiongym.training.run_folder import read_run_config, read_state
 from fusiongym.training.runs import builtin_policy, evaluate_run, submission_from_eval, submission_from_run
 from fusiongym.training.train import train

@@ -22,9 +22,8 @@ from fusiongym.training.leaderboard import (
     Leaderboard,
     Submission,
     SubmissionError,
-    export,
-    render_text,
 )
+from fusiongym.training.leaderboard_render import export, render_text
 from fusiongym.training.runs import submission_from_eval
 
 PROCESSES, PER_PROCESS, OPEN_ROUNDS = 8, 5, 10
@@ -220,7 +219,7 @@ def test_a_damaged_database_is_a_clear_error_and_recover_saves_what_it_can(
 
 
 def test_exports_escape_names(tmp_path: Path) -> None:
-    from fusiongym.training.leaderboard import render_csv, render_html, render_markdown
+    from fusiongym.training.leaderboard_render import render_csv, render_html, render_markdown
 
     names = ["pipe|name", "<script>alert(1)</script>", '=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)",
              "back\\", "two\nlines"]
@@ -242,7 +241,7 @@ def test_exports_escape_names(tmp_path: Path) -> None:
 
 
 def test_ablated_submissions_are_separate_rows_kept_out_of_the_agent_s_iqm(tmp_path: Path) -> None:
-    from fusiongym.training.leaderboard import agent_iqm, render_csv, render_html, render_markdown
+    from fusiongym.training.leaderboard_render import agent_iqm, render_csv, render_html, render_markdown
 
     board = Leaderboard(tmp_path / "board.sqlite")
     for env_id in ("fusiongym/GoTo-v0", "fusiongym/Fetch-v0"):
@@ -263,7 +262,7 @@ def test_ablated_submissions_are_separate_rows_kept_out_of_the_agent_s_iqm(tmp_p
 
 
 def test_other_than_the_protocol_s_episodes_are_marked_and_not_ranked(tmp_path: Path) -> None:
-    from fusiongym.training.leaderboard import agent_iqm, render_markdown
+    from fusiongym.training.leaderboard_render import agent_iqm, render_markdown
 
     board = Leaderboard(tmp_path / "board.sqlite")
     board.submit(Submission.from_dict(make_submission("full", success=0.5)))

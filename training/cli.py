@@ -251,7 +251,7 @@ def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_show(args: argparse.Namespace) -> int:
     """``fusiongym leaderboard show``: the leaderboard's tables as text."""
-    from fusiongym.training.leaderboard import render_text
+    from fusiongym.training.leaderboard_render import render_text
 
     board = _leaderboard(args)
     rows = board.submissions(env_id=args.env, split=args.split)
@@ -262,7 +262,8 @@ def cmd_leaderboard_show(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_export(args: argparse.Namespace) -> int:
     """``fusiongym leaderboard export``: the leaderboard as Markdown, CSV and HTML files."""
-    from fusiongym.training.leaderboard import default_export_dir, export
+    from fusiongym.training.leaderboard import default_export_dir
+    from fusiongym.training.leaderboard_render import export
 
     board = _leaderboard(args)
     for path in export(board.submissions(split=args.split), Path(args.out) if args.out else default_export_dir()):
@@ -284,7 +285,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Train the demo agent, evaluate it on the test split, record a GIF, submit it and print the leaderboard."""
     from fusiongym.training.config import build_run_config
     from fusiongym.training.evaluation import evaluate
-    from fusiongym.training.leaderboard import DuplicateSubmissionError, render_text
+    from fusiongym.training.leaderboard import DuplicateSubmissionError
+    from fusiongym.training.leaderboard_render import render_text
     from fusiongym.training.recording import record_episodes
     from fusiongym.training.run_folder import default_run_name
     from fusiongym.training.runs import (
