@@ -338,7 +338,7 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
                                            **given.get("train_env_kwargs", {})}
     total = timesteps if timesteps is not None else hyperparams.pop("n_timesteps", 100_000)
     hyperparams.pop("n_timesteps", None)
-    n_envs = hyperparams.pop("n_envs", ALGORITHMS[algo].default_n_envs if algo in ALGORITHMS else 16)
+    n_envs = hyperparams.pop("n_envs", algorithm(algo).default_n_envs)  # probe.validate() named an unknown algo
     config = RunConfig(
         env_id=env_id, algo=algo, policy=policy, seed=seed, total_timesteps=total, n_envs=n_envs,
         checkpoint_every=checkpoint_every if checkpoint_every is not None else max(total // 10, 1),
