@@ -21,7 +21,7 @@ from gymnasium.vector.utils import batch_space
 
 from fusiongym.envs.levels import Episode, Level, Subgoal
 from fusiongym.envs.ontology import load_ontology
-from fusiongym.envs.oracle import EXPLORE, oracle_action, oracle_subgoal, oracle_target_cells
+from fusiongym.envs.oracle import EXPLORE, oracle_action, oracle_heading_cells, oracle_subgoal
 from fusiongym.envs.rendering import TileAtlas, text_panel
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import ACTION_NAMES, CELL_NAMES, SUCCESS, TileIndex, WorldBatch, WorldObject
@@ -181,7 +181,8 @@ class Simulation:
 
     def oracle_goal_cells(self, use_facts: bool, explore: bool = False) -> np.ndarray:
         """(B, V * V + 1) bool: the cells of each world's view (row-major, as the ``image``) that hold what the
-        oracle is after now; the last column is set where none is in view (or the oracle is about to drop)."""
+        oracle is after now (its target, or the object it must first walk over: Avoid's harmless crossing); the last
+        column is set where none is in view (or the oracle is about to drop)."""
         batch = self.batch
         view = batch.ego_cells().reshape(batch.batch_size, -1)
         wp = batch.width + 2 * batch.pad  # ego_cells' row stride
@@ -189,7 +190,7 @@ class Simulation:
         for b in range(batch.batch_size):
             subgoal = self.oracle_subgoal(b, use_facts, explore)
             if subgoal.action not in ("drop", EXPLORE):
-                goals[b, :-1] = np.isin(view[b], [y * wp + x for y, x in oracle_target_cells(batch, b, subgoal)])
+                goals[b, :-1] = np.isin(view[b], [y * wp + x for y, x in oracle_heading_cells(batch, b, subgoal)])
         goals[:, -1] = ~goals[:, :-1].any(axis=1)
         return goals
 

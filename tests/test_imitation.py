@@ -233,6 +233,34 @@ def test_the_goal_cells_mark_what_the_oracle_acts_on(env_id: str) -> None:
     assert finals > 10
 
 
+def test_avoids_goal_cells_mark_the_harmless_crossing_until_it_is_crossed() -> None:
+    """Avoid's oracle is first after the crossing the facts call harmless (that is what its goal cells teach a
+    reader), then, once over it, after its target: never a dangerous creature."""
+    from fusiongym.envs.world import FORWARD
+
+    venv = FusionSB3VecEnv("fusiongym/Avoid-v0", num_envs=16, seed=2)
+    venv.reset()
+    native = venv.native
+    side = native.view_slots().shape[1]
+    front = (side - 2) * side + side // 2
+    crossings = steps_onto_crossing = 0
+    for _ in range(30):
+        goals, actions, slots = native.oracle_goal_cells(), native.oracle_actions(), native.view_slots()
+        for b in range(16):
+            episode = native.episodes[b]
+            objects = episode.layout.objects
+            marked = [int(slot) for slot in slots[b].reshape(-1)[goals[b, :-1]]]
+            kinds = {kind for slot in marked if (kind := objects[slot].kind) is not None}
+            assert all(episode.knowledge.holds(kind, "is", "harmless") for kind in kinds), (b, kinds)
+            crossings += len(kinds)
+            ahead = int(slots[b].reshape(-1)[front])
+            if actions[b] == FORWARD and ahead >= 0 and objects[ahead].kind is not None:  # stepping onto a creature
+                assert goals[b, front]
+                steps_onto_crossing += 1
+        venv.step(actions)
+    assert crossings > 20 and steps_onto_crossing > 5
+
+
 def test_the_goal_head_learns_the_experts_target_cells_and_is_checkpointed(tmp_path: Path) -> None:
     venv = FusionSB3VecEnv("fusiongym/Defeat-v1", num_envs=8, seed=0)
 
