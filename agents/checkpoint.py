@@ -215,8 +215,8 @@ def _check_frozen_references(policy: torch.nn.Module, references: list[dict[str,
             raise CheckpointError(
                 f"{path}: this agent's frozen language backbone is saved by reference to {reference['source']!r} "
                 f"(sha256 {reference['sha256']}), but {reference['source']!r} now holds other weights (sha256 "
-                f"{actual}): install {where} the agent was trained with (same weights), or set fusion.language "
-                "in config.json to a folder that holds those weights")
+                f"{actual}): install {where} the agent was trained with (same weights), or set "
+                "fusion.language.backbone in config.json to a folder that holds those weights")
 
 
 def read_agent_config(folder: str | Path) -> dict[str, Any]:
@@ -334,8 +334,10 @@ def load_policy_weights(policy: torch.nn.Module, folder: str | Path) -> None:
 
 def _saved_fusion(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved FusionConfig dict, completed with what agents saved by older versions were built with."""
-    saved = dict(saved)
-    saved.setdefault("film_kernel", 3)  # before film_kernel existed, FiLM layers were 3×3 convs
+    from fusiongym.fusion.config import nest_flat_keys
+
+    saved = nest_flat_keys(saved)  # fusiongym 0.1.0 saved one flat mapping
+    saved.setdefault("block", {}).setdefault("film_kernel", 3)  # before film_kernel existed, FiLM layers were 3×3
     return saved
 
 

@@ -1,6 +1,6 @@
 """One call to build an SB3 agent with a named policy on a fusiongym (or wrapped MiniGrid) env.
 
-    model = make_agent("ppo", env, policy="fusion", fusion=FusionConfig(fusion="film"), seed=0, n_steps=128)
+    model = make_agent("ppo", env, policy="fusion", fusion=FusionConfig.preset("reading"), seed=0, n_steps=128)
     model.learn(10_000)
 """
 
@@ -15,7 +15,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from fusiongym.agents.registry import NETWORK_POLICIES, algorithms_of
-from fusiongym.fusion.config import FusionConfig, FusionConfigError
+from fusiongym.fusion.config import BlockConfig, FusionConfig, FusionConfigError, KnowledgeConfig, LanguageConfig
 from fusiongym.fusion.extractor import FusionExtractor
 
 #: Policy names (:data:`fusiongym.agents.registry.POLICIES` says what each is).
@@ -46,9 +46,10 @@ def algorithm_class(algo: str) -> type[BaseAlgorithm]:
     return _algorithms()[algorithm_name(algo)]
 
 
-def vision_only_config(**overrides: Any) -> FusionConfig:
+def vision_only_config() -> FusionConfig:
     """The ``cnn`` policy's config: the CNN alone (no language backbone, no knowledge encoder)."""
-    return FusionConfig(**{"language": "none", "knowledge": "none", "fusion": "concat", **overrides})
+    return FusionConfig(language=LanguageConfig(backbone="none"), knowledge=KnowledgeConfig(encoder="none"),
+                        block=BlockConfig(kind="concat"))
 
 
 def policy_setup(algo: str, policy: str, fusion: FusionConfig | None,

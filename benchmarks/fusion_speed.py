@@ -32,7 +32,7 @@ import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
 
 import fusiongym  # noqa: E402,F401  (registers the env ids)
-from fusiongym.fusion.config import FusionConfig  # noqa: E402
+from fusiongym.fusion.config import BlockConfig, FusionConfig, LanguageConfig  # noqa: E402
 from fusiongym.training.build import build_env_and_model  # noqa: E402
 from fusiongym.training.config import build_run_config  # noqa: E402
 
@@ -88,11 +88,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs = {
         "(a) cnn": ("cnn", None),
         "(b) fusion, frozen MiniLM + cache": ("fusion", FusionConfig()),
-        "(c) fusion, frozen MiniLM, no cache": ("fusion", FusionConfig(text_cache=False)),
+        "(c) fusion, frozen MiniLM, no cache": ("fusion", FusionConfig(language=LanguageConfig(text_cache=False))),
         # the default minus FiLM's conv layers: what the language backbone and knowledge encoder cost on their own
-        "(d) concat fusion, frozen MiniLM + cache": ("fusion", FusionConfig(fusion="concat")),
-        "(e) fusion, records + text entities + retrieval": ("fusion", FusionConfig(
-            fact_grouping="records", entity_embeddings="text", text_retrieval=True)),
+        "(d) concat fusion, frozen MiniLM + cache": ("fusion", FusionConfig(block=BlockConfig(kind="concat"))),
+        "(e) fusion, records + text entities + retrieval": ("fusion", FusionConfig.preset("reading")),
     }
     print(f"env={args.env} rounds={args.rounds} torch_threads={torch.get_num_threads()} device=cpu")
     models = {name: build(args.env, policy, fusion, args.hp, args.seed) for name, (policy, fusion) in runs.items()}

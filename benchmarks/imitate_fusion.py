@@ -14,8 +14,7 @@ with ``load_agent`` and evaluates like any other. Every ``--eval-every`` updates
 test-split success (the protocol's seeds, sampled actions) and the same with every fact zeroed.
 
     python benchmarks/imitate_fusion.py --env fusiongym/Fetch-v0 --updates 2000 --seed 0 \
-        --hp train_env_kwargs.shuffle_appearance=true fusion.fact_grouping=records \
-             fusion.entity_embeddings=text fusion.text_retrieval=true
+        --hp train_env_kwargs.shuffle_appearance=true fusion.preset=reading
 """
 
 from __future__ import annotations

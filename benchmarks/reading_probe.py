@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = FusionConfig.from_dict(json.loads(args.fusion))
     extractor = FusionExtractor(batches.space, config)
     if args.target == "look" and extractor.knowledge is None:
-        parser.error("--target look probes the knowledge encoder: the policy needs knowledge other than 'none'")
+        parser.error("--target look probes the knowledge encoder: set a knowledge.encoder other than 'none'")
 
     def features(obs: dict[str, torch.Tensor]) -> torch.Tensor:
         if args.target in ("cell", "action"):
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         language = extractor.language.encode_missions(obs["mission"]) if extractor.language is not None else None
         return extractor.knowledge(obs["facts"], language.pooled if language is not None else None).pooled
 
-    head = torch.nn.Linear(config.hidden_dim if args.target == "look" else config.features_dim, batches.classes)
+    width = config.block.hidden_dim if args.target == "look" else config.block.features_dim
+    head = torch.nn.Linear(width, batches.classes)
     trainable = [p for p in [*extractor.parameters(), *head.parameters()] if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=5e-4)
 

@@ -12,6 +12,11 @@ from typing import Any
 _EXPORTS = {
     "FusionConfig": "config",
     "FusionConfigError": "config",
+    "VisionConfig": "config",
+    "LanguageConfig": "config",
+    "LoraSettings": "config",
+    "KnowledgeConfig": "config",
+    "BlockConfig": "config",
     "FusionExtractor": "extractor",
     "CNNEncoder": "vision",
     "HFVisionEncoder": "vision",

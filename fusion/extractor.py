@@ -61,7 +61,7 @@ def _is_transformers_model(module: nn.Module) -> bool:
 
 
 class FusionExtractor(BaseFeaturesExtractor):
-    """Features ``[B, config.features_dim]`` from a Dict observation with ``image``, ``mission`` and ``facts``.
+    """Features ``[B, config.block.features_dim]`` from a Dict observation with ``image``, ``mission`` and ``facts``.
 
     Args:
         observation_space: the Dict space SB3 hands over (``image`` channel-first after ``VecTransposeImage``
@@ -83,7 +83,7 @@ class FusionExtractor(BaseFeaturesExtractor):
         elif not isinstance(config, FusionConfig):
             raise FusionConfigError(f"config must be a FusionConfig or a dict, got {type(config).__name__}")
         config.validate()
-        super().__init__(observation_space, features_dim=config.features_dim)
+        super().__init__(observation_space, features_dim=config.block.features_dim)
         self.config = config
         self._check_space(observation_space, config)
         mission_space, image_space = observation_space["mission"], observation_space["image"]
@@ -101,48 +101,50 @@ class FusionExtractor(BaseFeaturesExtractor):
         language_dim = self.language.hidden_size if self.language is not None else 0
 
         self.knowledge: nn.Module | None
-        if config.knowledge in ("transe", "rotate"):
+        if config.knowledge.encoder in ("transe", "rotate"):
             entity_text = None
-            if config.entity_embeddings == "text":
+            if config.knowledge.entity_embeddings == "text":
                 assert self.language is not None
                 entity_text = self.language.encode_words()
-            self.knowledge = TripleEncoder(self.vocab.size, config.knowledge_dim, config.hidden_dim,
-                                           operator=config.knowledge, query_dim=language_dim,
-                                           grouping=config.fact_grouping, entity_text=entity_text,
-                                           text_retrieval=config.text_retrieval, hops=config.knowledge_hops,
-                                           named_retrieval=config.named_retrieval,
-                                           follow_retrieval=config.follow_retrieval,
-                                           strict_reads=config.strict_reads)
-        elif config.knowledge == "verbalised":
+            self.knowledge = TripleEncoder(self.vocab.size, config.knowledge.dim, config.block.hidden_dim,
+                                           operator=config.knowledge.encoder, query_dim=language_dim,
+                                           grouping=config.knowledge.fact_grouping, entity_text=entity_text,
+                                           text_retrieval=config.knowledge.text_retrieval,
+                                           hops=config.knowledge.hops,
+                                           named_retrieval=config.knowledge.named_retrieval,
+                                           follow_retrieval=config.knowledge.follow_retrieval,
+                                           strict_reads=config.knowledge.strict_reads)
+        elif config.knowledge.encoder == "verbalised":
             assert self.language is not None
-            self.knowledge = VerbalisedFactsEncoder(self.language, config.hidden_dim)
+            self.knowledge = VerbalisedFactsEncoder(self.language, config.block.hidden_dim)
         else:
             self.knowledge = None
-        knowledge_dim = config.hidden_dim if self.knowledge is not None else 0
+        knowledge_dim = config.block.hidden_dim if self.knowledge is not None else 0
 
         self.fusion: nn.Module
-        if config.fusion == "concat":
-            self.fusion = ConcatFusion(vision_dim, language_dim, knowledge_dim, config.hidden_dim,
-                                       config.features_dim, grid=config.vision_grid)
-        elif config.fusion == "film":
-            self.fusion = FiLMFusion(vision_dim, language_dim + knowledge_dim, config.hidden_dim,
-                                     config.features_dim, grid=config.vision_grid, layers=config.film_layers,
-                                     kernel=config.film_kernel, goal_maps=config.goal_maps)
-        elif config.fusion == "cross_attention":
-            self.fusion = CrossAttentionFusion(vision_dim, config.vision_grid ** 2, language_dim, knowledge_dim,
-                                               config.hidden_dim, config.num_heads, config.features_dim)
+        block = config.block
+        if block.kind == "concat":
+            self.fusion = ConcatFusion(vision_dim, language_dim, knowledge_dim, block.hidden_dim,
+                                       block.features_dim, grid=config.vision.grid)
+        elif block.kind == "film":
+            self.fusion = FiLMFusion(vision_dim, language_dim + knowledge_dim, block.hidden_dim,
+                                     block.features_dim, grid=config.vision.grid, layers=block.film_layers,
+                                     kernel=block.film_kernel, goal_maps=block.goal_maps)
+        elif block.kind == "cross_attention":
+            self.fusion = CrossAttentionFusion(vision_dim, config.vision.grid ** 2, language_dim, knowledge_dim,
+                                               block.hidden_dim, block.num_heads, block.features_dim)
         else:
             assert self.language is not None
-            self.fusion = LLMPrefixFusion(self.language, vision_dim, knowledge_dim, config.prefix_grid,
-                                          config.features_dim, pooling=config.pooling,
-                                          verbalised_facts=config.knowledge == "verbalised")
+            self.fusion = LLMPrefixFusion(self.language, vision_dim, knowledge_dim, block.prefix_grid,
+                                          block.features_dim, pooling=config.language.pooling,
+                                          verbalised_facts=config.knowledge.encoder == "verbalised")
 
     @staticmethod
     def _check_space(space: gym.Space, config: FusionConfig) -> None:
         if not isinstance(space, spaces.Dict):
             raise FusionConfigError(f"FusionExtractor needs a Dict observation space, got {type(space).__name__}: "
                                     "use policy 'MultiInputPolicy' on a fusiongym env")
-        needed = ["image", "mission"] + (["facts"] if config.knowledge != "none" else [])
+        needed = ["image", "mission"] + (["facts"] if config.knowledge.encoder != "none" else [])
         missing = [k for k in needed if k not in space.spaces]
         if missing:
             raise FusionConfigError(f"observation space lacks {missing} (has {list(space.spaces)}); for MiniGrid / "
@@ -181,14 +183,14 @@ class FusionExtractor(BaseFeaturesExtractor):
         missions = observations["mission"]
         facts = observations.get("facts")
         language: TextOutput | None = None
-        if self.language is not None and self.config.fusion != "llm_prefix":
+        if self.language is not None and self.config.block.kind != "llm_prefix":
             language = self.language.encode_missions(missions)
         elif self.language is not None and isinstance(self.knowledge, TripleEncoder):
             # the triple encoder's pooling query still wants an instruction embedding
             language = self.language.encode_missions(missions)
         knowledge: KnowledgeOutput | None = None
-        if self.knowledge is not None and not (self.config.fusion == "llm_prefix"
-                                               and self.config.knowledge == "verbalised"):
+        if self.knowledge is not None and not (self.config.block.kind == "llm_prefix"
+                                               and self.config.knowledge.encoder == "verbalised"):
             assert facts is not None
             knowledge = self.knowledge(facts, language.pooled if language is not None else None)
         if isinstance(self.fusion, LLMPrefixFusion):

@@ -267,27 +267,28 @@ def load_backbone(config: FusionConfig, vocab: VocabularyLike) -> tuple[nn.Modul
     """``(model, tokenizer or None, pretrained)`` for ``config``'s language fields."""
     from transformers import AutoConfig, AutoTokenizer
 
-    if config.language_config is not None:
-        kwargs = dict(config.language_config)
+    language = config.language
+    if language.config is not None:
+        kwargs = dict(language.config)
         model_type = kwargs.pop("model_type")
         tokenizer = None
-        if config.tokenizer is not None:
-            path, local = resolve_source(config.tokenizer)
+        if language.tokenizer is not None:
+            path, local = resolve_source(language.tokenizer)
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
             kwargs.setdefault("vocab_size", len(tokenizer))
             if kwargs["vocab_size"] < len(tokenizer):
-                raise FusionConfigError(f"language_config vocab_size {kwargs['vocab_size']} is smaller than the "
+                raise FusionConfigError(f"language.config vocab_size {kwargs['vocab_size']} is smaller than the "
                                         f"tokenizer's {len(tokenizer)}: remove it or raise it")
         else:
             kwargs.setdefault("vocab_size", vocab.size)
             if kwargs["vocab_size"] < vocab.size:
-                raise FusionConfigError(f"language_config vocab_size {kwargs['vocab_size']} is smaller than the "
+                raise FusionConfigError(f"language.config vocab_size {kwargs['vocab_size']} is smaller than the "
                                         f"suite vocabulary ({vocab.size}): remove it or set a tokenizer")
             kwargs.setdefault("pad_token_id", 0)
         hf_config = AutoConfig.for_model(model_type, **kwargs)
         model = _model_class(backbone_kind(hf_config)).from_config(hf_config)
         return model, tokenizer, False
-    path, local = resolve_source(config.language)
+    path, local = resolve_source(language.backbone)
     hf_config = AutoConfig.from_pretrained(path, local_files_only=local)
     model = _model_class(backbone_kind(hf_config)).from_pretrained(path, local_files_only=local)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
@@ -340,11 +341,12 @@ class LanguageBackbone(nn.Module):
     def from_config(cls, config: FusionConfig, vocab: VocabularyLike) -> LanguageBackbone:
         """Load or build the backbone ``config`` describes."""
         model, tokenizer, pretrained = load_backbone(config, vocab)
-        lora = dict(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                    target_modules=config.lora_target_modules)
-        return cls(model, tokenizer, vocab, mode=config.language_mode, use_cache=config.text_cache,
-                   cache_size=config.text_cache_size, max_tokens=config.max_text_tokens, lora=lora,
-                   pretrained=pretrained, source=config.language if pretrained else None)
+        settings = config.language
+        lora = dict(r=settings.lora.rank, lora_alpha=settings.lora.alpha, lora_dropout=settings.lora.dropout,
+                    target_modules=settings.lora.target_modules)
+        return cls(model, tokenizer, vocab, mode=settings.mode, use_cache=settings.text_cache,
+                   cache_size=settings.text_cache_size, max_tokens=settings.max_text_tokens, lora=lora,
+                   pretrained=pretrained, source=settings.backbone if pretrained else None)
 
     # --- saving by reference ---------------------------------------------------------------------------------
     def weights_sha256(self) -> str:
@@ -381,7 +383,7 @@ class LanguageBackbone(nn.Module):
                     f"{prefix}{SOURCE_SHA256_KEY}: the language backbone loaded from {self.source!r} (sha256 "
                     f"{actual}) is not the one these weights were trained with (sha256 {saved_hash}): "
                     "install the version of that model (or of the package that ships it) the agent was trained "
-                    "with, or set fusion.language to a folder holding those weights")
+                    "with, or set fusion.language.backbone to a folder holding those weights")
         if not has_weights and self.source_sha256 is not None:
             self._absent_at.add(prefix)  # the source's weights stay: see _allow_weights_by_reference
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,

@@ -178,36 +178,37 @@ def _num_prefix_tokens(model: nn.Module) -> int:
 
 def build_vision_encoder(config: FusionConfig, image_size: int, in_channels: int = 3,
                          offline: bool = True) -> VisionEncoder:
-    """The vision encoder ``config.vision`` names, for square images of side ``image_size``."""
-    if config.vision == "cnn":
-        return CNNEncoder(in_channels, config.cnn_channels, config.vision_grid)
-    if config.vision == "tiles":
-        return TileCNNEncoder(in_channels, config.cnn_channels, config.vision_grid, image_size,
-                              shape_channel=config.shape_channel)
-    if config.vision == "vit":
+    """The vision encoder ``config.vision.encoder`` names, for square images of side ``image_size``."""
+    vision = config.vision
+    if vision.encoder == "cnn":
+        return CNNEncoder(in_channels, vision.cnn_channels, vision.grid)
+    if vision.encoder == "tiles":
+        return TileCNNEncoder(in_channels, vision.cnn_channels, vision.grid, image_size,
+                              shape_channel=vision.shape_channel)
+    if vision.encoder == "vit":
         from transformers import ViTConfig, ViTModel
 
         kwargs: dict[str, Any] = dict(image_size=image_size, patch_size=8, num_channels=in_channels,
                                       hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=128)
-        kwargs.update(config.vit_config)
+        kwargs.update(vision.vit_config)
         if kwargs["image_size"] % kwargs["patch_size"]:
             raise FusionConfigError(
                 f"ViT patch_size {kwargs['patch_size']} does not divide image_size {kwargs['image_size']}: "
                 "set vit_config['patch_size'] to a divisor")
         model = ViTModel(ViTConfig(**kwargs), add_pooling_layer=False)
-        return HFVisionEncoder(model, config.vision_grid, None if kwargs["image_size"] == image_size
+        return HFVisionEncoder(model, vision.grid, None if kwargs["image_size"] == image_size
                                else kwargs["image_size"], num_prefix_tokens=1, frozen=False)
     from transformers import AutoConfig, AutoModel
 
-    assert config.vision_path is not None
-    hf_config = AutoConfig.from_pretrained(config.vision_path, local_files_only=offline)
+    assert vision.path is not None
+    hf_config = AutoConfig.from_pretrained(vision.path, local_files_only=offline)
     if getattr(hf_config, "num_channels", in_channels) != in_channels:
-        raise FusionConfigError(f"pretrained vision model at {config.vision_path} expects "
+        raise FusionConfigError(f"pretrained vision model at {vision.path} expects "
                                 f"{hf_config.num_channels} channels, the observation has {in_channels}")
     kwargs = {"add_pooling_layer": False} if hf_config.model_type == "vit" else {}
-    model = AutoModel.from_pretrained(config.vision_path, local_files_only=offline, **kwargs)
+    model = AutoModel.from_pretrained(vision.path, local_files_only=offline, **kwargs)
     size = getattr(model.config, "image_size", None)
     size = size[0] if isinstance(size, (list, tuple)) else size
-    return HFVisionEncoder(model, config.vision_grid, size, num_prefix_tokens=_num_prefix_tokens(model),
-                           frozen=config.freeze_vision)
+    return HFVisionEncoder(model, vision.grid, size, num_prefix_tokens=_num_prefix_tokens(model),
+                           frozen=vision.freeze)

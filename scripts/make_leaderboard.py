@@ -61,6 +61,7 @@ from typing import Any
 
 import fusiongym
 from fusiongym.envs import env_ids
+from fusiongym.fusion.config import FusionConfig
 from fusiongym.training.config import BUILTIN_AGENTS, RunConfig, build_run_config
 from fusiongym.training.evaluation import evaluate
 from fusiongym.training.leaderboard import Leaderboard
@@ -247,6 +248,8 @@ def adopt(run: Path, agent: str, env_id: str, seed: int, args: argparse.Namespac
     def recipe(config: RunConfig) -> dict[str, Any]:
         fields = dataclasses.asdict(config)
         fields["init_from"] = str(Path(fields["init_from"]).resolve()) if fields["init_from"] else ""
+        if config.policy == "fusion":  # the settings as built (a preset or the 0.1.0 flat keys say the same)
+            fields["fusion"] = FusionConfig.from_dict(fields["fusion"]).to_dict()
         return {k: v for k, v in fields.items() if k not in _NOT_THE_RECIPE}
 
     there, here = recipe(have), recipe(wanted)

@@ -24,12 +24,24 @@ from fusiongym.agents.checkpoint import (
     space_to_json,
 )
 from fusiongym.agents.factory import make_agent
-from fusiongym.fusion.config import FusionConfig
+from fusiongym.fusion.config import FLAT_KEYS, FusionConfig, merge_sections
 
 torch.set_num_threads(1)
 
-TINY_FUSION = FusionConfig(language_config=TINY_BERT, tokenizer="minilm", features_dim=32, hidden_dim=32,
-                           cnn_channels=(8, 8, 8), knowledge_dim=16, fusion="cross_attention")
+TINY_FUSION = FusionConfig(vision={"cnn_channels": (8, 8, 8)}, language={"config": TINY_BERT, "tokenizer": "minilm"},
+                           knowledge={"dim": 16},
+                           block={"kind": "cross_attention", "features_dim": 32, "hidden_dim": 32})
+
+
+def _tiny(**sections: dict[str, Any]) -> FusionConfig:
+    """TINY_FUSION with some fields of its sections changed."""
+    return FusionConfig.from_dict(merge_sections(TINY_FUSION.to_dict(), sections))
+
+
+def _at(sections: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        sections = sections[part]
+    return sections
 
 
 def _observations(env: gym.Env, count: int = 6) -> dict[str, np.ndarray]:
@@ -74,17 +86,19 @@ def test_save_then_load_gives_identical_outputs(algo: str, kwargs: Any, tmp_path
 
 
 def test_film_agents_saved_before_film_kernel_existed_still_load(tmp_path: Path) -> None:
-    """Agents saved before ``film_kernel`` had 3×3 FiLM convs named ``conv`` and no such key in their config."""
+    """Agents saved before ``film_kernel`` had 3×3 FiLM convs named ``conv`` and no such key in their config, which
+    fusiongym 0.1.0 wrote as one flat mapping."""
     from safetensors.torch import load_file, save_file
 
     env = gym.make("fusiongym/Fetch-v0")
-    fusion = FusionConfig(**{**TINY_FUSION.to_dict(), "fusion": "film", "film_layers": 2, "film_kernel": 3})
+    fusion = _tiny(block={"kind": "film", "film_layers": 2, "film_kernel": 3})
     model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1)
     model.learn(32)
     folder = tmp_path / "agent"
     save_agent(model, folder)
     config = json.loads((folder / "config.json").read_text())
-    del config["fusion"]["film_kernel"]
+    # as fusiongym 0.1.0 saved it: one flat mapping, from before film_kernel existed
+    config["fusion"] = {flat: _at(config["fusion"], path) for flat, path in FLAT_KEYS.items() if flat != "film_kernel"}
     (folder / "config.json").write_text(json.dumps(config))
     weights = next(folder.glob("*.safetensors"))
     tensors = load_file(str(weights))
@@ -99,8 +113,8 @@ def test_text_entity_embeddings_are_saved_with_the_weights(tmp_path: Path) -> No
     from safetensors.torch import load_file
 
     env = gym.make("fusiongym/Fetch-v0")
-    fusion = FusionConfig(**{**TINY_FUSION.to_dict(), "fusion": "film", "fact_grouping": "entities",
-                             "entity_embeddings": "text", "goal_maps": 2})
+    fusion = _tiny(block={"kind": "film", "goal_maps": 2},
+                   knowledge={"fact_grouping": "entities", "entity_embeddings": "text"})
     model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1)
     model.learn(32)
     folder = save_agent(model, tmp_path / "agent")
@@ -161,7 +175,7 @@ def test_missing_files_are_named(saved: Path) -> None:
 
 def test_weights_that_do_not_fit_the_config_are_refused(saved: Path) -> None:
     config = json.loads((saved / "config.json").read_text())
-    config["fusion"]["hidden_dim"] = 64
+    config["fusion"]["block"]["hidden_dim"] = 64
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"policy\.safetensors does not fit"):
         load_agent(saved)
@@ -247,8 +261,7 @@ def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pretrained_fusion(source: Path, mode: str = "frozen") -> FusionConfig:
-    return FusionConfig(**{**TINY_FUSION.to_dict(), "language_config": None, "tokenizer": None,
-                           "language": str(source), "language_mode": mode})
+    return _tiny(language={"config": None, "tokenizer": None, "backbone": str(source), "mode": mode})
 
 
 def _backbone_keys(keys: Any) -> list[str]:

@@ -56,7 +56,7 @@ def test_oracle_agreement_with_the_oracle_leading_wins_every_episode(untrained_a
 def test_where_reads_land_finds_strict_reads_on_the_records_the_rule_names(tmp_path: Path) -> None:
     from fusiongym.fusion import FusionConfig
 
-    fusion = FusionConfig.preset("reading", named_retrieval=True, follow_retrieval=True, strict_reads=True)
+    fusion = FusionConfig.preset("following")
     model = make_agent("ppo", "fusiongym/Unlock-v1", fusion=fusion, seed=0, n_steps=16, batch_size=16)
     agent = save_agent(model, tmp_path / "agent")
     report = _script("where_reads_land").main([str(agent), "--env", "fusiongym/Unlock-v1", "--episodes", "5"])
@@ -177,7 +177,7 @@ def test_reading_probe_names_the_look_of_a_held_out_composition() -> None:
     # composition never names it (0.83 at most); the shape head and the colour head name it from the facts.
     report = _script("reading_probe").main(
         ["--env", "fusiongym/Bring-v1", "--env-kwargs", '{"shuffle_appearance": true}', "--target", "look",
-         "--fusion", '{"preset": "reading", "named_retrieval": true, "strict_reads": true}',
+         "--fusion", '{"preset": "named"}',
          "--steps", "40", "--batch", "64", "--eval-states", "300"])
     final = report["evaluations"][-1]
     assert final["test"] >= 0.95 and final["test_zeroed"] < 0.2

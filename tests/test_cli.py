@@ -272,8 +272,9 @@ def test_hp_overrides_may_follow_one_flag_or_each_their_own() -> None:
     from fusiongym.training.cli import build_parser
 
     parser = build_parser()
-    together = parser.parse_args(["train", "--env", "fusiongym/GoTo-v1", "--hp", "n_envs=4", "fusion.fusion=concat"])
+    together = parser.parse_args(["train", "--env", "fusiongym/GoTo-v1", "--hp", "n_envs=4",
+                                  "fusion.block.kind=concat"])
     apart = parser.parse_args(["train", "--env", "fusiongym/GoTo-v1", "--hp", "n_envs=4", "--hp",
-                               "fusion.fusion=concat"])
-    assert together.hp == apart.hp == ["n_envs=4", "fusion.fusion=concat"]
+                               "fusion.block.kind=concat"])
+    assert together.hp == apart.hp == ["n_envs=4", "fusion.block.kind=concat"]
     assert parser.parse_args(["demo", "--hp", "a=1", "b=2", "--hp", "c=3"]).hp == ["a=1", "b=2", "c=3"]

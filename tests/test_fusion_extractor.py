@@ -13,13 +13,20 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 
 from fusion_testing import TINY_BERT, TINY_LANGUAGE_CONFIGS, fusion_space, obs_batch, save_tiny_tokenizer, suite_vocab
 from fusiongym.fusion.blocks import LLMPrefixFusion
-from fusiongym.fusion.config import FusionConfig
+from fusiongym.fusion.config import FusionConfig, merge_sections
 from fusiongym.fusion.extractor import FusionExtractor
 
 torch.set_num_threads(1)
 
-SMALL = dict(features_dim=48, hidden_dim=32, cnn_channels=(8, 8, 8), knowledge_dim=16,
-             vit_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+SMALL = {"vision": {"cnn_channels": (8, 8, 8), "vit_config": dict(hidden_size=32, num_hidden_layers=1,
+                                                                  num_attention_heads=2, intermediate_size=32)},
+         "knowledge": {"dim": 16}, "block": {"features_dim": 48, "hidden_dim": 32}}
+TINY_LANGUAGE = {"config": TINY_BERT, "tokenizer": "minilm"}
+
+
+def small(**sections: dict[str, Any]) -> FusionConfig:
+    """A small config: SMALL with ``sections``' fields over it."""
+    return FusionConfig.from_dict(merge_sections(SMALL, sections))
 
 
 def _batch(vocab: Any, batch: int = 5, channels_first: bool = True, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -36,8 +43,8 @@ def _batch(vocab: Any, batch: int = 5, channels_first: bool = True, seed: int = 
     ["concat", "film", "cross_attention", "llm_prefix"])))
 def test_every_combination_gives_features_of_the_right_shape(vision: str, knowledge: str, fusion: str) -> None:
     vocab = suite_vocab()
-    config = FusionConfig(vision=vision, knowledge=knowledge, fusion=fusion, language_config=TINY_BERT,
-                          tokenizer="minilm", **SMALL)
+    config = small(vision={"encoder": vision}, knowledge={"encoder": knowledge}, block={"kind": fusion},
+                   language=TINY_LANGUAGE)
     torch.manual_seed(0)
     extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
     obs = _batch(vocab)
@@ -54,9 +61,9 @@ def test_every_combination_gives_features_of_the_right_shape(vision: str, knowle
 @pytest.mark.parametrize("fusion", ["concat", "film", "cross_attention", "llm_prefix"])
 def test_text_entity_embeddings_come_from_the_backbone_and_train_their_map(fusion: str) -> None:
     vocab = suite_vocab()
-    config = FusionConfig(fusion=fusion, entity_embeddings="text", text_retrieval=fusion != "llm_prefix",
-                          fact_grouping="entities",
-                          language_config=TINY_BERT, tokenizer="minilm", **SMALL)
+    config = small(block={"kind": fusion}, language=TINY_LANGUAGE,
+                   knowledge={"entity_embeddings": "text", "text_retrieval": fusion != "llm_prefix",
+                              "fact_grouping": "entities"})
     torch.manual_seed(0)
     extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
     words = extractor.language.encode_words()  # type: ignore[union-attr]
@@ -66,7 +73,7 @@ def test_text_entity_embeddings_come_from_the_backbone_and_train_their_map(fusio
     assert features.shape == (5, 48) and torch.isfinite(features).all()
     features.sum().backward()
     assert extractor.knowledge.entity.proj.weight.grad.abs().sum() > 0  # type: ignore[union-attr]
-    if config.text_retrieval:
+    if config.knowledge.text_retrieval:
         assert extractor.knowledge.retrieval_log_scale.grad is not None  # type: ignore[union-attr]
 
 
@@ -83,9 +90,9 @@ def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     ["gpt2", "llama", "qwen2", "t5"], ["cross_attention", "llm_prefix"])))
 def test_backbone_families_drive_the_fusion_blocks(family: str, fusion: str, tokenizers: dict[str, str]) -> None:
     vocab = suite_vocab()
-    config = FusionConfig(fusion=fusion, knowledge="verbalised" if fusion == "llm_prefix" else "transe",
-                          language_config=TINY_LANGUAGE_CONFIGS[family], tokenizer=tokenizers[family],
-                          language_mode="lora", lora_rank=2, **SMALL)
+    config = small(block={"kind": fusion}, knowledge={"encoder": "verbalised" if fusion == "llm_prefix" else "transe"},
+                   language={"config": TINY_LANGUAGE_CONFIGS[family], "tokenizer": tokenizers[family], "mode": "lora",
+                             "lora": {"rank": 2}})
     torch.manual_seed(0)
     extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
     features = extractor(_batch(vocab, 3))
@@ -99,8 +106,8 @@ def test_backbone_families_drive_the_fusion_blocks(family: str, fusion: str, tok
 
 def test_llm_prefix_puts_soft_tokens_before_the_instruction() -> None:
     vocab = suite_vocab()
-    config = FusionConfig(fusion="llm_prefix", knowledge="transe", language_config=TINY_BERT, tokenizer="minilm",
-                          prefix_grid=2, **SMALL)
+    config = small(block={"kind": "llm_prefix", "prefix_grid": 2}, knowledge={"encoder": "transe"},
+                   language=TINY_LANGUAGE)
     extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
     seen: dict[str, torch.Tensor] = {}
     backbone = extractor.language
@@ -128,7 +135,7 @@ def test_llm_prefix_puts_soft_tokens_before_the_instruction() -> None:
 
 def test_channel_first_and_channel_last_images_give_the_same_features() -> None:
     vocab = suite_vocab()
-    config = FusionConfig(language="none", fusion="cross_attention", **SMALL)
+    config = small(language={"backbone": "none"}, block={"kind": "cross_attention"})
     torch.manual_seed(0)
     first = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
     last = FusionExtractor(fusion_space(vocab.size, (56, 56, 3)), config, vocab=vocab)
@@ -140,7 +147,7 @@ def test_features_depend_on_instruction_facts_and_image() -> None:
     vocab = suite_vocab()
     torch.manual_seed(0)
     extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)),
-                                FusionConfig(language_config=TINY_BERT, tokenizer="minilm", **SMALL), vocab=vocab)
+                                small(language=TINY_LANGUAGE), vocab=vocab)
     obs = _batch(vocab, 1)
     base = extractor(obs)
     for key, change in [("mission", lambda x: torch.flip(x, (-1,))), ("facts", torch.zeros_like),
@@ -156,8 +163,7 @@ def test_empty_missions_and_no_facts_stay_finite() -> None:
     obs["mission"] = torch.zeros_like(obs["mission"])
     obs["facts"] = torch.zeros_like(obs["facts"])
     for fusion in ("concat", "film", "cross_attention", "llm_prefix"):
-        config = FusionConfig(fusion=fusion, knowledge="verbalised", language_config=TINY_BERT, tokenizer="minilm",
-                              **SMALL)
+        config = small(block={"kind": fusion}, knowledge={"encoder": "verbalised"}, language=TINY_LANGUAGE)
         extractor = FusionExtractor(fusion_space(vocab.size, (3, 56, 56)), config, vocab=vocab)
         assert torch.isfinite(extractor(obs)).all(), fusion
 
@@ -293,7 +299,8 @@ def test_the_deliberate_inits_survive_sb3s_orthogonal_reinitialisation() -> None
 
     venv = FusionSB3VecEnv("fusiongym/GoTo-v1", num_envs=2, seed=0)
     for block, kind in (("film", FiLMFusion), ("cross_attention", CrossAttentionFusion)):
-        model = make_agent("ppo", venv, policy="fusion", fusion=FusionConfig(fusion=block, language_config=TINY_BERT),
+        model = make_agent("ppo", venv, policy="fusion", fusion=FusionConfig(block={"kind": block},
+                                                                                  language={"config": TINY_BERT}),
                            seed=0, device="cpu")
         fusion = model.policy.features_extractor.fusion
         assert isinstance(fusion, kind)

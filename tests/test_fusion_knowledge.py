@@ -123,8 +123,8 @@ def test_a_second_hop_starts_as_one_read_and_is_queried_by_what_the_first_read_r
     assert not torch.allclose(two(facts, query).pooled, before)
     with pytest.raises(ValueError, match="hops"):
         TripleEncoder(vocab.size, 8, 16, hops=0)
-    with pytest.raises(Exception, match="knowledge_hops"):
-        FusionConfig(knowledge_hops=0)
+    with pytest.raises(Exception, match=r"knowledge\.hops"):
+        FusionConfig(knowledge={"hops": 0})
 
 
 def test_attention_pool_weights_only_valid_tokens() -> None:
@@ -136,7 +136,7 @@ def test_attention_pool_weights_only_valid_tokens() -> None:
 
 def test_verbalised_facts_encoder_uses_the_backbone_cache() -> None:
     vocab = suite_vocab()
-    backbone = LanguageBackbone.from_config(FusionConfig(language_config=TINY_BERT, tokenizer="minilm"), vocab)
+    backbone = LanguageBackbone.from_config(FusionConfig(language={"config": TINY_BERT, "tokenizer": "minilm"}), vocab)
     encoder = VerbalisedFactsEncoder(backbone, 16)
     facts = torch.cat([_facts(vocab, FACTS, 2), torch.zeros(1, 32, 3, dtype=torch.long)])
     out = encoder(facts)
@@ -251,7 +251,7 @@ def test_records_add_each_facts_relation_object_binding_to_its_subjects_record()
 
 def test_backbone_word_encodings_are_each_word_encoded_alone() -> None:
     vocab = suite_vocab()
-    backbone = LanguageBackbone.from_config(FusionConfig(language_config=TINY_BERT, tokenizer="minilm"), vocab)
+    backbone = LanguageBackbone.from_config(FusionConfig(language={"config": TINY_BERT, "tokenizer": "minilm"}), vocab)
     words = backbone.encode_words()
     assert words.shape == (vocab.size, backbone.hidden_size) and torch.equal(words[0], torch.zeros_like(words[0]))
     apple = vocab.id("apple")

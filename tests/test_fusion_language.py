@@ -135,8 +135,8 @@ def test_encoding_cache_is_an_lru_with_counters() -> None:
 
 def _backbone(family: str, sources: dict[str, str], mode: str = "frozen", **kwargs: Any) -> LanguageBackbone:
     tokenizer = {"bert": "minilm", "gpt2": "gpt2", "llama": "llama", "qwen2": "gpt2", "t5": "t5"}[family]
-    config = FusionConfig(language_config=TINY_LANGUAGE_CONFIGS[family], tokenizer=sources[tokenizer],
-                          language_mode=mode, **kwargs)
+    config = FusionConfig(language={"config": TINY_LANGUAGE_CONFIGS[family], "tokenizer": sources[tokenizer],
+                                    "mode": mode, **kwargs})
     torch.manual_seed(0)
     return LanguageBackbone.from_config(config, suite_vocab())
 
@@ -214,7 +214,7 @@ def test_verbalised_fact_cache_hits_for_shuffled_rows(tokenizer_sources: dict[st
 def test_lora_trains_only_adapters_and_encodes_each_distinct_row_once(family: str,
                                                                       tokenizer_sources: dict[str, str]) -> None:
     vocab = suite_vocab()
-    backbone = _backbone(family, tokenizer_sources, mode="lora", lora_rank=2)
+    backbone = _backbone(family, tokenizer_sources, mode="lora", lora={"rank": 2})
     trainable = [n for n, p in backbone.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     seen: list[int] = []
@@ -241,13 +241,13 @@ def test_full_fine_tuning_trains_every_weight(tokenizer_sources: dict[str, str])
 
 def test_identity_bridge_backbone_uses_the_suite_vocabulary_size() -> None:
     vocab = suite_vocab()
-    config = FusionConfig(language_config=TINY_LANGUAGE_CONFIGS["llama"])
+    config = FusionConfig(language={"config": TINY_LANGUAGE_CONFIGS["llama"]})
     backbone = LanguageBackbone.from_config(config, vocab)
     assert backbone.model.config.vocab_size == vocab.size
     assert backbone.encode_missions(_missions(vocab, ["go to the apple"])).tokens.shape == (1, 4, 32)
     with pytest.raises(FusionConfigError, match="smaller than the suite vocabulary"):
-        LanguageBackbone.from_config(FusionConfig(language_config={**TINY_LANGUAGE_CONFIGS["llama"],
-                                                                   "vocab_size": 10}), vocab)
+        LanguageBackbone.from_config(FusionConfig(language={"config": {**TINY_LANGUAGE_CONFIGS["llama"],
+                                                                       "vocab_size": 10}}), vocab)
 
 
 @pytest.fixture(scope="module")
@@ -283,7 +283,8 @@ def test_a_frozen_pretrained_backbone_is_named_not_copied_in_its_state_dict(mini
     finally:
         weight.data[0, 0] = before
     assert minilm.saved_by_reference()
-    built = LanguageBackbone.from_config(FusionConfig(language_config=TINY_LANGUAGE_CONFIGS["bert"]), suite_vocab())
+    config = FusionConfig(language={"config": TINY_LANGUAGE_CONFIGS["bert"]})
+    built = LanguageBackbone.from_config(config, suite_vocab())
     assert built.source is None and not built.saved_by_reference() and "source_sha256" not in built.state_dict()
 
 

@@ -39,7 +39,7 @@ def test_cnn_is_one_token_per_tile_for_a_56px_view() -> None:
 
 def test_tile_cnn_embeds_each_tile_and_mixes_only_its_neighbours() -> None:
     torch.manual_seed(0)
-    encoder = build_vision_encoder(FusionConfig(vision="tiles", cnn_channels=(8, 8)), image_size=56)
+    encoder = build_vision_encoder(FusionConfig(vision={"encoder": "tiles", "cnn_channels": (8, 8)}), image_size=56)
     assert isinstance(encoder, TileCNNEncoder) and encoder.dim == 8
     image = torch.zeros(1, 3, 56, 56)
     base = encoder(image)
@@ -52,12 +52,12 @@ def test_tile_cnn_embeds_each_tile_and_mixes_only_its_neighbours() -> None:
 
 def test_tile_cnn_needs_the_grid_to_divide_the_view() -> None:
     with pytest.raises(FusionConfigError, match="set vision_grid to the view's side in tiles"):
-        build_vision_encoder(FusionConfig(vision="tiles", vision_grid=5), image_size=56)
+        build_vision_encoder(FusionConfig(vision={"encoder": "tiles", "grid": 5}), image_size=56)
 
 
 def test_vit_from_config_gives_patch_tokens() -> None:
-    config = FusionConfig(vision="vit", vit_config=dict(patch_size=8, hidden_size=32, num_hidden_layers=1,
-                                                        num_attention_heads=2, intermediate_size=32))
+    vit = dict(patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    config = FusionConfig(vision={"encoder": "vit", "vit_config": vit})
     encoder = build_vision_encoder(config, image_size=56)
     out = encoder(torch.rand(3, 3, 56, 56))
     assert out.tokens.shape == (3, 49, 32) and out.pooled.shape == (3, 32)
@@ -65,7 +65,7 @@ def test_vit_from_config_gives_patch_tokens() -> None:
 
 def test_vit_patch_size_must_divide_image() -> None:
     with pytest.raises(FusionConfigError, match="patch_size"):
-        build_vision_encoder(FusionConfig(vision="vit", vit_config={"patch_size": 5}), image_size=56)
+        build_vision_encoder(FusionConfig(vision={"encoder": "vit", "vit_config": {"patch_size": 5}}), image_size=56)
 
 
 def test_pretrained_vision_model_from_a_local_folder(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_pretrained_vision_model_from_a_local_folder(tmp_path: Path) -> None:
     saved = ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1,
                                num_attention_heads=2, intermediate_size=16), add_pooling_layer=False)
     saved.save_pretrained(tmp_path / "vit")
-    config = FusionConfig(vision="pretrained", vision_path=str(tmp_path / "vit"), vision_grid=4)
+    config = FusionConfig(vision={"encoder": "pretrained", "path": str(tmp_path / "vit"), "grid": 4})
     encoder = build_vision_encoder(config, image_size=56)
     assert isinstance(encoder, HFVisionEncoder)
     assert encoder.image_size == 32  # 56 px views are resized to the model's size
@@ -111,10 +111,10 @@ def test_the_shape_channel_draws_a_shape_alike_in_every_colour() -> None:
 
 def test_the_tile_encoder_takes_the_shape_channel_only_when_asked() -> None:
     torch.manual_seed(0)
-    config = FusionConfig(shape_channel=True)
+    config = FusionConfig(vision={"shape_channel": True})
     encoder = build_vision_encoder(config, 56)
     assert encoder.stages[0].in_channels == 4
     assert encoder(torch.rand(2, 3, 56, 56)).maps.shape == (2, 64, 7, 7)
     assert build_vision_encoder(FusionConfig(), 56).stages[0].in_channels == 3
-    with pytest.raises(FusionConfigError, match="vision='tiles'"):
-        FusionConfig(vision="cnn", shape_channel=True)
+    with pytest.raises(FusionConfigError, match="vision.encoder='tiles'"):
+        FusionConfig(vision={"encoder": "cnn", "shape_channel": True})

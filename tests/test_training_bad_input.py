@@ -15,7 +15,7 @@ BASE = ["train", "--env", "fusiongym/GoTo-v1", "--algo", "ppo", "--policy", "cnn
     (["--hp", "n_steps=-3"], "ppo refused the hyperparameters"),
     (["--hp", "env_kwargs.room_size=1"], "room_size=1 is out of range"),
     (["--hp", "env_kwargs.romo_size=8"], "unknown kwargs ['romo_size']"),
-    (["--policy", "fusion", "--hp", "fusion.language=/no/such/backbone"], "cannot be built"),
+    (["--policy", "fusion", "--hp", "fusion.language.backbone=/no/such/backbone"], "cannot be built"),
 ])
 def test_bad_hyperparameters_leave_no_run_folder(tmp_path: Path, capsys, monkeypatch, extra: list[str],
                                                  message: str) -> None:

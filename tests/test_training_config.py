@@ -31,15 +31,18 @@ def test_shipped_configs_resolve_for_every_registered_env(algo: str) -> None:
 
 def test_env_entry_merges_over_default_and_overrides_come_last(tmp_path: Path) -> None:
     path = tmp_path / "ppo.yml"
-    path.write_text("default:\n  n_steps: 64\n  learning_rate: 0.001\n  fusion: {fusion: film, hidden_dim: 64}\n"
-                    "fusiongym/GoTo-v0:\n  n_steps: 32\n  fusion: {hidden_dim: 32}\n")
+    path.write_text("default:\n  n_steps: 64\n  learning_rate: 0.001\n  fusion: {block: {kind: film, hidden_dim: 64}}\n"
+                    "fusiongym/GoTo-v0:\n  n_steps: 32\n  fusion: {block: {hidden_dim: 32}}\n")
     hyperparams, _ = resolve_hyperparams("ppo", "fusion", "fusiongym/GoTo-v0", ["learning_rate=3e-4",
-                                                                               "fusion.fusion=concat"], path)
+                                                                               "fusion.block.kind=concat"], path)
     assert hyperparams["n_steps"] == 32
     assert hyperparams["learning_rate"] == pytest.approx(3e-4)
-    assert hyperparams["fusion"] == {"fusion": "concat", "hidden_dim": 32}
+    assert hyperparams["fusion"] == {"block": {"kind": "concat", "hidden_dim": 32}}
     other, _ = resolve_hyperparams("ppo", "fusion", "fusiongym/Fetch-v0", [], path)
-    assert other["n_steps"] == 64 and other["fusion"]["fusion"] == "film"
+    assert other["n_steps"] == 64 and other["fusion"]["block"] == {"kind": "film", "hidden_dim": 64}
+    # the 0.1.0 flat keys land in the same place
+    flat, _ = resolve_hyperparams("ppo", "fusion", "fusiongym/GoTo-v0", ["fusion.block.kind=concat"], path)
+    assert flat["fusion"] == hyperparams["fusion"]
 
 
 def test_run_config_round_trips_through_a_dict() -> None:
@@ -78,7 +81,7 @@ def test_fusion_settings_with_a_vision_only_policy_are_refused(tmp_path: Path) -
     hyperparams, _ = resolve_hyperparams("ppo", "cnn", "fusiongym/GoTo-v0", [], path)
     assert "fusion" not in hyperparams
     with pytest.raises(ConfigError, match="--policy fusion only"):
-        resolve_hyperparams("ppo", "cnn", "fusiongym/GoTo-v0", ["fusion.fusion=concat"], path)
+        resolve_hyperparams("ppo", "cnn", "fusiongym/GoTo-v0", ["fusion.block.kind=concat"], path)
 
 
 @pytest.mark.parametrize("override, fix", [("learning_rate", "is not key=value"), ("=3", "is not key=value")])

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "config); with --resume, a larger budget for the run (a finished run goes on)")
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     train.add_argument("--hp", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                       help="override hyperparameters, e.g. --hp learning_rate=3e-4 fusion.fusion=concat (or one "
+                       help="override hyperparameters, e.g. --hp learning_rate=3e-4 fusion.block.kind=concat (or one "
                        "--hp per override)")
     train.add_argument("--hyperparams", type=Path, help="hyperparameter YAML (default: training/configs/<algo>.yml)")
     train.add_argument("--runs-dir", default="runs", help="where new run folders go (default: runs/)")

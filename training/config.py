@@ -130,7 +130,7 @@ def _coerce_numbers(value: Any) -> Any:
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """``["learning_rate=3e-4", "fusion.fusion=concat"]`` → ``{"learning_rate": 0.0003, "fusion": {"fusion": …}}``.
+    """``["learning_rate=3e-4", "fusion.block.kind=concat"]`` → ``{"learning_rate": 0.0003, "fusion": {"block": …}}``.
 
     Values are read as YAML (numbers, booleans, lists); a dotted key sets a field of a nested mapping.
     """
@@ -157,12 +157,22 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key in ("fusion", "env_kwargs",
-                                                                                 "train_env_kwargs", "policy_kwargs"):
+        if key == "fusion" and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_fusion(out[key], value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict) and key in ("env_kwargs", "train_env_kwargs",
+                                                                                   "policy_kwargs"):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def merge_fusion(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Fusion settings ``update`` over ``base``, field by field within each section (either may use the 0.1.0 flat
+    keys)."""
+    from fusiongym.fusion.config import merge_sections, nest_flat_keys
+
+    return merge_sections(nest_flat_keys(base), nest_flat_keys(update))
 
 
 def validate_hyperparams(hyperparams: dict[str, Any], algo: str, policy: str, where: str) -> None:
@@ -332,7 +342,7 @@ def build_run_config(env_id: str, algo: str, policy: str, seed: int = 0, timeste
         source = _source_run_settings(Path(init_from))
         given = parse_overrides(overrides or [])
         if policy == "fusion":
-            hyperparams["fusion"] = {**source.get("fusion", {}), **given.get("fusion", {})}
+            hyperparams["fusion"] = merge_fusion(source.get("fusion", {}), given.get("fusion", {}))
         hyperparams["policy_kwargs"] = {**source.get("policy_kwargs", {}), **given.get("policy_kwargs", {})}
         hyperparams["train_env_kwargs"] = {**source.get("train_env_kwargs", {}),
                                            **given.get("train_env_kwargs", {})}

@@ -135,6 +135,16 @@ def read_episodes(run_dir: Path, name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _backbone(fusion: dict[str, Any] | None) -> str:
+    """The language backbone a fusion policy's config dict names (``"none"`` when it cannot be read)."""
+    from fusiongym.fusion.config import FusionConfig, FusionConfigError
+
+    try:
+        return FusionConfig.from_dict(fusion or {}).language.backbone
+    except (FusionConfigError, TypeError):
+        return "none"
+
+
 def submission_from_eval(result: dict[str, Any], agent: str, algo: str, policy: str,
                          policy_config: dict[str, Any] | None = None, parameters: int = 0, training_steps: int = 0,
                          wall_time_s: float = 0.0, run: str = "", notes: str = "",
@@ -144,7 +154,7 @@ def submission_from_eval(result: dict[str, Any], agent: str, algo: str, policy: 
     import fusiongym
 
     policy_config = policy_config or {}
-    backbone = str((policy_config.get("fusion") or {}).get("language", "none")) if policy == "fusion" else "none"
+    backbone = _backbone(policy_config.get("fusion")) if policy == "fusion" else "none"
     episodes = episodes or result.get("per_episode") or []
     return Submission.from_dict({
         "agent": agent, "algo": algo, "policy": policy, "env_id": result["env_id"], "split": result["split"],
