@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusiongym.fusion.language import resolve_source, verbalise_facts
+from fusiongym.fusion.backbones import resolve_source
+from fusiongym.fusion.language import verbalise_facts
 
 #: Text of each ``Discrete(7)`` action, in action-id order (MiniGrid's actions).
 ACTION_TEXTS = ("turn left", "turn right", "go forward", "pick up", "drop", "toggle", "done")

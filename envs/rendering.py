@@ -14,7 +14,8 @@ import textwrap
 
 import numpy as np
 
-from fusiongym.envs.world import DOOR_CLOSED, DOOR_LOCKED, DOOR_OPEN, TileIndex, distinct_values
+from fusiongym.envs.sight import distinct_values
+from fusiongym.envs.world import DOOR_CLOSED, DOOR_LOCKED, DOOR_OPEN, TileIndex
 
 #: RGB of each ontology colour name (MiniGrid's palette, so its users feel at home).
 COLOUR_RGB = {

@@ -20,10 +20,11 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from fusiongym.fusion.backbones import VocabularyLike
 from fusiongym.fusion.blocks import ConcatFusion, CrossAttentionFusion, FiLMFusion, LLMPrefixFusion
 from fusiongym.fusion.config import FusionConfig, FusionConfigError
 from fusiongym.fusion.knowledge import KnowledgeOutput, TripleEncoder, VerbalisedFactsEncoder
-from fusiongym.fusion.language import LanguageBackbone, TextOutput, VocabularyLike
+from fusiongym.fusion.language import LanguageBackbone, TextOutput
 from fusiongym.fusion.vision import build_vision_encoder
 
 

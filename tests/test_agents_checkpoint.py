@@ -245,7 +245,7 @@ def _save_tiny_pretrained(folder: Path, seed: int = 0) -> Path:
     ``from_pretrained`` (a pretrained source, as the packaged MiniLM is) in a fraction of the time."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from fusiongym.fusion.language import resolve_source
+    from fusiongym.fusion.backbones import resolve_source
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_source("minilm")[0], local_files_only=True)
     torch.manual_seed(seed)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fusiongym  # noqa: F401  (registers the ids)
-from fusiongym.envs.core import tile_atlas
+from fusiongym.envs.simulation import tile_atlas
 
 CARRYING_LEVELS = ("Defeat", "Unlock", "Bring")
 

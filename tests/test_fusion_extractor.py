@@ -182,7 +182,7 @@ def test_default_config_uses_the_packaged_minilm_and_survives_sb3_ortho_init() -
     assert extractor.language.pretrained and extractor.language.hidden_size == 384
     from safetensors.torch import load_file
 
-    from fusiongym.fusion.language import resolve_source
+    from fusiongym.fusion.backbones import resolve_source
 
     original = load_file(str(Path(resolve_source("minilm")[0]) / "model.safetensors"))
     weights = extractor.language.model.state_dict()

@@ -20,12 +20,12 @@ from fusion_testing import (
     suite_vocab,
 )
 from fusiongym.envs.vocab import Vocabulary
+from fusiongym.fusion.backbones import resolve_source
 from fusiongym.fusion.config import FusionConfig, FusionConfigError
 from fusiongym.fusion.language import (
     EncodingCache,
     LanguageBackbone,
     TokenBridge,
-    resolve_source,
     sort_fact_rows,
     verbalise_facts,
 )

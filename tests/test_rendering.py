@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusiongym.envs.core import tile_atlas
 from fusiongym.envs.rendering import TileAtlas
-from fusiongym.envs.world import distinct_values
+from fusiongym.envs.sight import distinct_values
+from fusiongym.envs.simulation import tile_atlas
 
 
 def drawn_tile_by_tile(pixels: np.ndarray, tile_ids: np.ndarray) -> np.ndarray:

@@ -246,7 +246,8 @@ def cmd_leaderboard_export(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_recover(args: argparse.Namespace) -> int:
     """``fusiongym leaderboard recover``: the readable rows of a damaged database, into a new one."""
-    from fusiongym.training.leaderboard import default_db_path, recover
+    from fusiongym.training.leaderboard import default_db_path
+    from fusiongym.training.leaderboard_recovery import recover
 
     report = recover(Path(args.db) if args.db else default_db_path(), Path(args.out))
     print(f"recovered {report.source} into {report.out}: saved {report.saved} rows, lost {report.lost} rows "

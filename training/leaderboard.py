@@ -8,7 +8,7 @@ as it was. A submission is unique per (agent, env id, split, suite version, abla
 Only rows of the protocol's evaluation (``DEFAULT_EPISODES`` episodes, no observation key zeroed) are ranked and
 count in an agent's IQM; ablations (``reader (no facts)``) and evaluations of other sizes are shown, marked.
 A file that is not a fusiongym leaderboard is never written to, and a damaged one is only read, by
-:func:`recover`, which copies what it can still read into a new database.
+:func:`~fusiongym.training.leaderboard_recovery.recover`, which copies what it can still read into a new database.
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ import math
 import os
 import random
 import re
-import shutil
 import sqlite3
-import struct
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -33,7 +30,7 @@ from fusiongym.training.evaluation import DEFAULT_EPISODES
 SCHEMA_VERSION = 2  # 2: the ablated column, and ablated and episodes in the unique key
 BUSY_TIMEOUT_S = 60.0
 _ENV_VERSION = re.compile(r"^fusiongym/[\w.-]+-v(\d+)$")
-_SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = b"SQLite format 3\x00"
 #: What makes two submissions the same one.
 _UNIQUE_KEY = ("agent", "env_id", "split", "suite_version", "ablated", "episodes")
 
@@ -190,7 +187,7 @@ class Submission:
 
 
 COLUMNS = [f.name for f in fields(Submission)]
-_JSON_COLUMNS = ("seeds", "policy_config", "episode_success", "episode_return")
+JSON_COLUMNS = ("seeds", "policy_config", "episode_success", "episode_return")
 
 
 def _table_sql(name: str) -> str:
@@ -235,12 +232,12 @@ class Leaderboard:
             if self.path.stat().st_size == 0:
                 return  # a new (or empty) file: ours to set up
             with open(self.path, "rb") as handle:
-                header = handle.read(len(_SQLITE_HEADER))
+                header = handle.read(len(SQLITE_HEADER))
         except FileNotFoundError:
             return
         except OSError as err:
             raise LeaderboardFileError(f"cannot read {self.path} ({err}): pass --db another path") from None
-        if header != _SQLITE_HEADER:
+        if header != SQLITE_HEADER:
             raise NotALeaderboardError(
                 f"{self.path} is not a usable leaderboard database: it is not an SQLite file, so not a fusiongym "
                 "leaderboard; it was left as it was: pass --db another path (a new file is created there)")
@@ -302,7 +299,7 @@ class Leaderboard:
         """Validate and insert one submission in a transaction; returns its id."""
         submission.validate()
         try:
-            return self._insert([(None, submission)])[0]
+            return self.insert_rows([(None, submission)])[0]
         except sqlite3.IntegrityError:
             what = f" with {submission.ablated} zeroed" if submission.ablated else ""
             if submission.episodes != DEFAULT_EPISODES:
@@ -313,8 +310,9 @@ class Leaderboard:
         except sqlite3.DatabaseError as err:
             raise self._error(err) from None
 
-    def _insert(self, items: Sequence[tuple[int | None, Submission]]) -> list[int]:
-        """Insert submissions (each with its id, or None for the next one) in one transaction; their ids."""
+    def insert_rows(self, items: Sequence[tuple[int | None, Submission]]) -> list[int]:
+        """Insert submissions (each with its id, or None for the next one) in one transaction; their ids (what
+        :func:`~fusiongym.training.leaderboard_recovery.recover` keeps)."""
         names = ["id", *COLUMNS]
         connection = self._connect()
         try:
@@ -380,7 +378,7 @@ class Leaderboard:
         finally:
             connection.close()
         for row in rows:
-            for name in _JSON_COLUMNS:
+            for name in JSON_COLUMNS:
                 row[name] = json.loads(row[name]) if row[name] else []
         return rows
 
@@ -416,110 +414,3 @@ def _sql_type(name: str) -> str:
         return "TEXT NOT NULL DEFAULT ''"
     return {"int": "INTEGER", "float": "REAL"}.get(str(kind), "TEXT") + (
         " NOT NULL" if name in ("agent", "env_id", "split", "suite_version") else "")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Recovery
-# ----------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RecoveryReport:
-    """What :func:`recover` saved into the new database and what it could not read."""
-
-    source: Path
-    out: Path
-    saved: int
-    lost: int
-
-
-def recover(source: str | Path, out: str | Path) -> RecoveryReport:
-    """Copy every submission that can still be read from a damaged leaderboard ``source`` into a new database ``out``.
-
-    ``source`` is never modified: it is read from copies in a temporary folder, as it is (with its WAL) and with
-    its header's page count cut to the pages the file still holds (what lets SQLite read a truncated file). Each
-    row is looked up by id and validated; ``lost`` counts the rows the database held (its own count, where it can
-    still give it) that could not be read or were invalid.
-    """
-    source, out = Path(source), Path(out)
-    if not source.is_file():
-        raise LeaderboardFileError(f"{source} does not exist: pass the damaged database as --db")
-    if out.exists():
-        raise LeaderboardFileError(f"{out} exists: recover into a new file (--out NEW.sqlite); nothing was written")
-    with tempfile.TemporaryDirectory(prefix="fusiongym-recover-") as folder:
-        connections = [sqlite3.connect(path) for path in _readable_copies(source, Path(folder))]
-        try:
-            rows, held = _salvage(connections)
-        finally:
-            for connection in connections:
-                connection.close()
-    if held == 0 and not rows:
-        raise DamagedLeaderboardError(f"no leaderboard row can be read from {source}: nothing to recover (the file "
-                                      "was left as it was)")
-    Leaderboard(out)._insert(rows)
-    return RecoveryReport(source, out, saved=len(rows), lost=max(held - len(rows), 0))
-
-
-def _readable_copies(source: Path, folder: Path) -> list[Path]:
-    """Copies of ``source`` to read from: as it is (with its ``-wal``), and with its header's page count set to the
-    whole pages the file holds, in rollback-journal mode (a truncated file then reads up to where it ends)."""
-    plain = folder / "as-is.sqlite"
-    shutil.copyfile(source, plain)
-    if Path(f"{source}-wal").is_file():
-        shutil.copyfile(f"{source}-wal", f"{plain}-wal")
-    data = bytearray(source.read_bytes())
-    if not data.startswith(_SQLITE_HEADER) or len(data) < 100:
-        return [plain]
-    page_size = struct.unpack(">H", data[16:18])[0]
-    page_size = 65536 if page_size == 1 else page_size
-    if page_size < 512 or page_size & (page_size - 1):
-        return [plain]
-    pages = len(data) // page_size
-    resized = folder / "resized.sqlite"
-    data = data[:pages * page_size]
-    data[28:32] = struct.pack(">I", pages)
-    data[18:20] = b"\x01\x01"
-    resized.write_bytes(bytes(data))
-    return [plain, resized]
-
-
-def _salvage(connections: list[sqlite3.Connection]) -> tuple[list[tuple[int, Submission]], int]:
-    """The valid rows the copies still give, by id, and how many rows the database held (its count, else the ids
-    that gave a row or an error)."""
-    def first(query: str) -> int:
-        values = []
-        for connection in connections:
-            try:
-                values.append(int(connection.execute(query).fetchone()[0] or 0))
-            except (sqlite3.DatabaseError, TypeError, ValueError):
-                pass
-        return max(values, default=0)
-
-    last_id = max(first("SELECT seq FROM sqlite_sequence WHERE name = 'submissions'"),
-                  first("SELECT max(id) FROM submissions"))
-    count = first("SELECT count(*) FROM submissions")
-    for connection in connections:
-        connection.row_factory = sqlite3.Row
-    rows: list[tuple[int, Submission]] = []
-    present = 0
-    for number in range(1, last_id + 1):
-        found = False
-        for connection in connections:
-            try:
-                row = connection.execute("SELECT * FROM submissions WHERE id = ?", (number,)).fetchone()
-            except sqlite3.DatabaseError:
-                found = True  # held, unreadable here
-                continue
-            if row is None:
-                continue
-            found = True
-            try:
-                data = dict(row)
-                for name in _JSON_COLUMNS:
-                    data[name] = json.loads(data[name]) if data[name] else []
-                rows.append((number, Submission.from_dict(data, where=f"row {number}")))
-                break
-            except (SubmissionError, ValueError, TypeError):
-                continue
-        present += found
-    return rows, max(count, present)

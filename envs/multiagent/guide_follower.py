@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from fusiongym.envs.core import Simulation, check_action, tile_atlas
+from fusiongym.envs.core import check_action
 from fusiongym.envs.levels import (
     AvoidLevel,
     BringLevel,
@@ -32,6 +32,7 @@ from fusiongym.envs.multiagent.common import (
 from fusiongym.envs.multiagent.parallel import FusionAECEnv, FusionParallelEnv
 from fusiongym.envs.oracle import oracle_action
 from fusiongym.envs.rendering import text_panel
+from fusiongym.envs.simulation import Simulation, tile_atlas
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import ACTION_NAMES, DONE, WorldBatch
 

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from fusiongym.envs.core import Simulation, tile_atlas
 from fusiongym.envs.knowledge import EpisodeKnowledge
 from fusiongym.envs.levels import Episode, Subgoal
 from fusiongym.envs.multiagent.common import (
@@ -28,6 +27,7 @@ from fusiongym.envs.multiagent.parallel import FusionAECEnv, FusionParallelEnv
 from fusiongym.envs.multiagent.scripted_pair import ScriptedSplitPair
 from fusiongym.envs.oracle import oracle_action
 from fusiongym.envs.rendering import text_panel
+from fusiongym.envs.simulation import Simulation, tile_atlas
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import (
     DONE,
