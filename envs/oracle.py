@@ -89,18 +89,23 @@ def oracle_target_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tupl
     return {(int(f[0, 0]), int(f[0, 1])) for f in found if f.size} | {(y + p, x + p) for y, x in subgoal.cells}
 
 
-def oracle_heading_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tuple[int, int]]:
-    """The cells of world ``b``'s padded grid that the oracle is headed for now: its targets'
-    (:func:`oracle_target_cells`) or, while it cannot reach them without stepping on one of ``walk_over`` (Avoid's
-    crossing, which the facts choose), the cells of those objects."""
+def oracle_crossing_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tuple[int, int]]:
+    """The cells of world ``b``'s padded grid that hold the ``walk_over`` objects the oracle must still step on to
+    reach ``subgoal``'s targets (Avoid's crossing, which the facts choose); none once it can reach them without."""
     targets = oracle_target_cells(batch, b, subgoal)
     if not subgoal.walk_over or not targets:
-        return targets
+        return set()
     start = (int(batch.agent_y[b]), int(batch.agent_x[b]))
     if _shortest_path(batch, b, start, targets, int(batch.carrying[b]), set()) is not None:
-        return targets
+        return set()
     found = [np.argwhere(batch.obj_at[b] == slot) for slot in subgoal.walk_over]
     return {(int(f[0, 0]), int(f[0, 1])) for f in found if f.size}
+
+
+def oracle_heading_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tuple[int, int]]:
+    """The cells of world ``b``'s padded grid that the oracle is headed for now: the crossing it must first step on
+    (:func:`oracle_crossing_cells`), else its targets' (:func:`oracle_target_cells`)."""
+    return oracle_crossing_cells(batch, b, subgoal) or oracle_target_cells(batch, b, subgoal)
 
 
 def oracle_action(

@@ -13,7 +13,7 @@ import numpy as np
 
 from fusiongym.envs.levels import Episode, Level, Subgoal
 from fusiongym.envs.ontology import load_ontology
-from fusiongym.envs.oracle import EXPLORE, oracle_action, oracle_heading_cells, oracle_subgoal
+from fusiongym.envs.oracle import EXPLORE, oracle_action, oracle_crossing_cells, oracle_heading_cells, oracle_subgoal
 from fusiongym.envs.rendering import TileAtlas, text_panel
 from fusiongym.envs.vocab import get_vocab
 from fusiongym.envs.world import CELL_NAMES, TileIndex, WorldBatch
@@ -127,16 +127,22 @@ class Simulation:
 
     def oracle_goal_cells(self, use_facts: bool, explore: bool = False) -> np.ndarray:
         """(B, V * V + 1) bool: the cells of each world's view (row-major, as the ``image``) that hold what the
-        oracle is after now (its target, or the object it must first walk over: Avoid's harmless crossing); the last
-        column is set where none is in view (or the oracle is about to drop)."""
+        oracle is after now (its target, or the object it must first walk over: Avoid's harmless crossing, also while
+        an exploring oracle has not seen its target yet); the last column is set where none is in view (or the oracle
+        is about to drop)."""
         batch = self.batch
         view = batch.ego_cells().reshape(batch.batch_size, -1)
         wp = batch.width + 2 * batch.pad  # ego_cells' row stride
         goals = np.zeros((batch.batch_size, view.shape[1] + 1), bool)
         for b in range(batch.batch_size):
             subgoal = self.oracle_subgoal(b, use_facts, explore)
-            if subgoal.action not in ("drop", EXPLORE):
-                goals[b, :-1] = np.isin(view[b], [y * wp + x for y, x in oracle_heading_cells(batch, b, subgoal)])
+            if subgoal.action == "drop":
+                continue
+            if subgoal.action == EXPLORE:  # its target not seen yet: of what it is after, only the crossing is known
+                cells = oracle_crossing_cells(batch, b, self.oracle_subgoal(b, use_facts))
+            else:
+                cells = oracle_heading_cells(batch, b, subgoal)
+            goals[b, :-1] = np.isin(view[b], [y * wp + x for y, x in cells])
         goals[:, -1] = ~goals[:, :-1].any(axis=1)
         return goals
 

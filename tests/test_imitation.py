@@ -233,19 +233,22 @@ def test_the_goal_cells_mark_what_the_oracle_acts_on(env_id: str) -> None:
     assert finals > 10
 
 
-def test_avoids_goal_cells_mark_the_harmless_crossing_until_it_is_crossed() -> None:
+@pytest.mark.parametrize("env_id, explore", [("fusiongym/Avoid-v0", False), ("fusiongym/Avoid-Large-v0", True)])
+def test_avoids_goal_cells_mark_the_harmless_crossing_until_it_is_crossed(env_id: str, explore: bool) -> None:
     """Avoid's oracle is first after the crossing the facts call harmless (that is what its goal cells teach a
-    reader), then, once over it, after its target: never a dangerous creature."""
+    reader), then, once over it, after its target: never a dangerous creature. The exploring oracle too, before it
+    has seen its target."""
     from fusiongym.envs.world import FORWARD
 
-    venv = FusionSB3VecEnv("fusiongym/Avoid-v0", num_envs=16, seed=2)
+    venv = FusionSB3VecEnv(env_id, num_envs=16, seed=2)
     venv.reset()
     native = venv.native
     side = native.view_slots().shape[1]
     front = (side - 2) * side + side // 2
     crossings = steps_onto_crossing = 0
-    for _ in range(30):
-        goals, actions, slots = native.oracle_goal_cells(), native.oracle_actions(), native.view_slots()
+    for _ in range(30 if not explore else 60):
+        goals = native.oracle_goal_cells(True, explore)
+        actions, slots = native.oracle_actions(True, explore), native.view_slots()
         for b in range(16):
             episode = native.episodes[b]
             objects = episode.layout.objects
