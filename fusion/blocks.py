@@ -124,8 +124,8 @@ class FiLMFusion(nn.Module):
     per channel and each tile's value is its dot product with the tile's vector — "where the instructed thing
     is" as one channel, which per-channel FiLM scales can express only spread over every channel."""
 
-    def __init__(self, vision_dim: int, cond_dim: int, hidden_dim: int, features_dim: int, grid: int,
-                 layers: int = 2, kernel: int = 1, goal_maps: int = 0) -> None:
+    def __init__(self, vision_dim: int, cond_dim: int, hidden_dim: int, features_dim: int, grid: int, *,
+                 layers: int, kernel: int, goal_maps: int = 0) -> None:
         super().__init__()
         self.cond_dim = cond_dim
         # LayerNorm first: a frozen backbone's embeddings share a large common offset (MiniLM's mean-pooled

@@ -204,7 +204,7 @@ def test_features_say_where_in_the_view_a_thing_is(fusion: str) -> None:
 
     torch.manual_seed(0)
     block = {"concat": lambda: ConcatFusion(4, 0, 0, 16, 8, grid=7),
-             "film": lambda: FiLMFusion(4, 0, 16, 8, grid=7, layers=1),
+             "film": lambda: FiLMFusion(4, 0, 16, 8, grid=7, layers=1, kernel=0),
              "cross_attention": lambda: CrossAttentionFusion(4, 49, 0, 0, 16, 2, 8)}[fusion]()
     maps = torch.zeros(2, 4, 7, 7)
     maps[0, :, 0, 0] = 1.0  # top-left of the view
@@ -225,7 +225,7 @@ def test_features_stay_bounded_however_large_the_maps_and_weights_grow(fusion: s
 
     torch.manual_seed(0)
     block = (ConcatFusion(8, 12, 0, 16, 32, grid=7) if fusion == "concat"
-             else FiLMFusion(8, 12, 16, 32, grid=7, layers=2))
+             else FiLMFusion(8, 12, 16, 32, grid=7, layers=2, kernel=1))
     with torch.no_grad():
         for parameter in block.parameters():
             if parameter.dim() > 1:
