@@ -40,7 +40,7 @@ _RULE_SPLITS = """
     ## Splits
     ``split="train"``: training kinds only, and only rule pairs not held out. ``split="test"``: the named target
     is a held-out kind, every rule pair is a held-out pair (all pairs with a held-out kind, plus a fixed quarter of
-    the pairs of training kinds, ``fusiongym.envs.knowledge_levels.held_out_rule``), and the phrasings are the
+    the pairs of training kinds, ``fusiongym.envs.levels.rules.held_out_rule``), and the phrasings are the
     held-out ones. Other objects are held-out kinds while the ontology has enough (two per category), then
     training kinds. A fact-blind agent is at chance on the test split.
 """

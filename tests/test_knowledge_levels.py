@@ -9,8 +9,8 @@ import pytest
 import fusiongym  # noqa: F401
 from fusiongym.envs import REGISTRATIONS
 from fusiongym.envs.conformance import oracle_success_rate
-from fusiongym.envs.knowledge_levels import held_out_rule
 from fusiongym.envs.language import INSTRUCTION_TYPES
+from fusiongym.envs.levels.rules import held_out_rule
 from fusiongym.envs.ontology import load_ontology
 from fusiongym.envs.vocab import get_vocab
 
