@@ -13,6 +13,7 @@ a target three rooms away).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -85,8 +86,13 @@ def oracle_target_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tupl
     """The cells ``(y, x)`` of world ``b``'s padded grid that hold ``subgoal``'s targets: its objects and the door
     cells it faces."""
     p = batch.pad
-    found = [np.argwhere(batch.obj_at[b] == slot) for slot in subgoal.targets]
-    return {(int(f[0, 0]), int(f[0, 1])) for f in found if f.size} | {(y + p, x + p) for y, x in subgoal.cells}
+    return _object_cells(batch, b, subgoal.targets) | {(y + p, x + p) for y, x in subgoal.cells}
+
+
+def _object_cells(batch: WorldBatch, b: int, slots: Sequence[int | None]) -> set[tuple[int, int]]:
+    """The padded-grid cells of world ``b`` that hold the objects ``slots`` (carried or unnamed ones hold none)."""
+    found = [np.argwhere(batch.obj_at[b] == slot) for slot in slots]
+    return {(int(f[0, 0]), int(f[0, 1])) for f in found if f.size}
 
 
 def oracle_crossing_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tuple[int, int]]:
@@ -98,8 +104,7 @@ def oracle_crossing_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tu
     start = (int(batch.agent_y[b]), int(batch.agent_x[b]))
     if _shortest_path(batch, b, start, targets, int(batch.carrying[b]), set()) is not None:
         return set()
-    found = [np.argwhere(batch.obj_at[b] == slot) for slot in subgoal.walk_over]
-    return {(int(f[0, 0]), int(f[0, 1])) for f in found if f.size}
+    return _object_cells(batch, b, subgoal.walk_over)
 
 
 def oracle_heading_cells(batch: WorldBatch, b: int, subgoal: Subgoal) -> set[tuple[int, int]]:

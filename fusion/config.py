@@ -448,6 +448,10 @@ class FusionConfig:
         out["vision"]["cnn_channels"] = list(self.vision.cnn_channels)
         return out
 
+    def replace(self, **sections: Any) -> FusionConfig:
+        """This config with some fields of its sections changed (``block={"kind": "concat"}``), validated anew."""
+        return FusionConfig.from_dict(merge_sections(self.to_dict(), nest_flat_keys(sections)))
+
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> FusionConfig:
         """The named preset of :data:`PRESETS`, with ``overrides`` (sections as dicts) applied over it."""

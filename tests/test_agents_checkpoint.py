@@ -24,18 +24,13 @@ from fusiongym.agents.checkpoint import (
     space_to_json,
 )
 from fusiongym.agents.factory import make_agent
-from fusiongym.fusion.config import FLAT_KEYS, FusionConfig, merge_sections
+from fusiongym.fusion.config import FLAT_KEYS, FusionConfig
 
 torch.set_num_threads(1)
 
 TINY_FUSION = FusionConfig(vision={"cnn_channels": (8, 8, 8)}, language={"config": TINY_BERT, "tokenizer": "minilm"},
                            knowledge={"dim": 16},
                            block={"kind": "cross_attention", "features_dim": 32, "hidden_dim": 32})
-
-
-def _tiny(**sections: dict[str, Any]) -> FusionConfig:
-    """TINY_FUSION with some fields of its sections changed."""
-    return FusionConfig.from_dict(merge_sections(TINY_FUSION.to_dict(), sections))
 
 
 def _at(sections: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -91,7 +86,7 @@ def test_film_agents_saved_before_film_kernel_existed_still_load(tmp_path: Path)
     from safetensors.torch import load_file, save_file
 
     env = gym.make("fusiongym/Fetch-v0")
-    fusion = _tiny(block={"kind": "film", "film_layers": 2, "film_kernel": 3})
+    fusion = TINY_FUSION.replace(block={"kind": "film", "film_layers": 2, "film_kernel": 3})
     model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1)
     model.learn(32)
     folder = tmp_path / "agent"
@@ -113,7 +108,7 @@ def test_text_entity_embeddings_are_saved_with_the_weights(tmp_path: Path) -> No
     from safetensors.torch import load_file
 
     env = gym.make("fusiongym/Fetch-v0")
-    fusion = _tiny(block={"kind": "film", "goal_maps": 2},
+    fusion = TINY_FUSION.replace(block={"kind": "film", "goal_maps": 2},
                    knowledge={"fact_grouping": "entities", "entity_embeddings": "text"})
     model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1)
     model.learn(32)
@@ -261,7 +256,7 @@ def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pretrained_fusion(source: Path, mode: str = "frozen") -> FusionConfig:
-    return _tiny(language={"config": None, "tokenizer": None, "backbone": str(source), "mode": mode})
+    return TINY_FUSION.replace(language={"config": None, "tokenizer": None, "backbone": str(source), "mode": mode})
 
 
 def _backbone_keys(keys: Any) -> list[str]:

@@ -13,18 +13,13 @@ import torch
 import fusiongym  # noqa: F401  (registers the env ids)
 from fusion_testing import TINY_BERT, suite_vocab
 from fusiongym.agents.factory import make_agent
-from fusiongym.fusion.config import FusionConfig, FusionConfigError, merge_sections
+from fusiongym.fusion.config import FusionConfig, FusionConfigError
 from fusiongym.fusion.extractor import FusionExtractor
 
 torch.set_num_threads(1)
 
 TINY_FUSION = FusionConfig(vision={"cnn_channels": (8, 8, 8)}, language={"config": TINY_BERT, "tokenizer": "minilm"},
                            knowledge={"dim": 16}, block={"features_dim": 32, "hidden_dim": 32})
-
-
-def _tiny(**sections: dict[str, Any]) -> FusionConfig:
-    """TINY_FUSION with some fields of its sections changed."""
-    return FusionConfig.from_dict(merge_sections(TINY_FUSION.to_dict(), sections))
 
 
 def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -56,8 +51,8 @@ def test_ppo_updates_leave_a_frozen_backbone_unchanged_and_hit_the_cache() -> No
 ])
 def test_dqn_and_recurrent_ppo_run_a_few_hundred_steps_on_the_dict_observation(algo: str, kwargs: Any) -> None:
     env = gym.make("fusiongym/Fetch-v0")
-    model = make_agent(algo, env, fusion=_tiny(knowledge={"encoder": "rotate"}, block={"kind": "cross_attention"}),
-                       seed=0, **kwargs)
+    fusion = TINY_FUSION.replace(knowledge={"encoder": "rotate"}, block={"kind": "cross_attention"})
+    model = make_agent(algo, env, fusion=fusion, seed=0, **kwargs)
     net = model.policy.q_net if algo == "dqn" else model.policy
     before = _params(net)
     model.learn(256)
@@ -115,8 +110,8 @@ def test_fusion_policy_trains_on_babyai_gotolocal() -> None:
     from fusiongym.agents.minigrid import MiniGridFusionWrapper
 
     env = MiniGridFusionWrapper(RGBImgPartialObsWrapper(gym.make("BabyAI-GoToLocal-v0")))
-    model = make_agent("ppo", env, fusion=_tiny(knowledge={"encoder": "none"}, block={"kind": "film"}), seed=0,
-                       n_steps=32, batch_size=16, n_epochs=1, learning_rate=1e-3)
+    fusion = TINY_FUSION.replace(knowledge={"encoder": "none"}, block={"kind": "film"})
+    model = make_agent("ppo", env, fusion=fusion, seed=0, n_steps=32, batch_size=16, n_epochs=1, learning_rate=1e-3)
     extractor = model.policy.features_extractor
     trained = {"vision": extractor.vision, "fusion": extractor.fusion, "action head": model.policy.action_net,
                "value head": model.policy.value_net}
@@ -156,7 +151,7 @@ def test_ppo_on_the_native_batched_vec_env() -> None:
     from fusiongym.agents.sb3_vec_env import FusionSB3VecEnv
 
     env = FusionSB3VecEnv("fusiongym/Fetch-v0", num_envs=4, seed=0)
-    model = make_agent("ppo", env, fusion=_tiny(knowledge={"encoder": "transe"}), seed=0, n_steps=16,
+    model = make_agent("ppo", env, fusion=TINY_FUSION.replace(knowledge={"encoder": "transe"}), seed=0, n_steps=16,
                        batch_size=32, n_epochs=1)
     model.learn(128)
     assert model.num_timesteps == 128

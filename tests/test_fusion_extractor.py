@@ -13,7 +13,7 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 
 from fusion_testing import TINY_BERT, TINY_LANGUAGE_CONFIGS, fusion_space, obs_batch, save_tiny_tokenizer, suite_vocab
 from fusiongym.fusion.blocks import LLMPrefixFusion
-from fusiongym.fusion.config import FusionConfig, merge_sections
+from fusiongym.fusion.config import FusionConfig
 from fusiongym.fusion.extractor import FusionExtractor
 
 torch.set_num_threads(1)
@@ -26,7 +26,7 @@ TINY_LANGUAGE = {"config": TINY_BERT, "tokenizer": "minilm"}
 
 def small(**sections: dict[str, Any]) -> FusionConfig:
     """A small config: SMALL with ``sections``' fields over it."""
-    return FusionConfig.from_dict(merge_sections(SMALL, sections))
+    return FusionConfig.from_dict(SMALL).replace(**sections)
 
 
 def _batch(vocab: Any, batch: int = 5, channels_first: bool = True, seed: int = 0) -> dict[str, torch.Tensor]:
