@@ -69,7 +69,7 @@ class FusionSB3VecEnv(VecEnv):
         self.vector_env.close()
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        frames = self.vector_env.render()
+        frames: Sequence[np.ndarray] | None = self.vector_env.render()
         return [np.asarray(frame) for frame in frames] if frames is not None else [None] * self.num_envs
 
     # SB3 asks these of sub-envs; the batch has none, so they are answered from the native vector env.

@@ -105,7 +105,7 @@ class FusionEnv(gym.Env):
         info["success"] = bool(terminated[0] and reward[0] > 0)
         return self._observation(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
-    def render(self) -> np.ndarray | None:
+    def render(self) -> np.ndarray | None:  # type: ignore[override, unused-ignore]  # gymnasium 1.2's TypeVar
         if self.render_mode == "rgb_array":
             return self._sim.frame(0)
         return None
@@ -287,7 +287,7 @@ class FusionVectorEnv(gym.vector.VectorEnv):
         infos["success"], infos["_success"] = success, self._all
         return obs, reward, terminated, truncated, infos
 
-    def render(self) -> tuple[np.ndarray, ...] | None:
+    def render(self) -> tuple[np.ndarray, ...] | None:  # type: ignore[override, unused-ignore]  # as above
         if self.render_mode == "rgb_array":
             return tuple(self._sim.frame(i) for i in range(self.num_envs))
         return None

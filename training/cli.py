@@ -6,6 +6,8 @@
     fusiongym eval RUN --split test --episodes 100 [--json]
     fusiongym record RUN --episodes 3
     fusiongym leaderboard submit RUN | show | export --out leaderboard/
+    fusiongym leaderboard build --levels fusiongym/GoTo-v1 --seeds 0 1 [--ray [auto|HOST:PORT]]
+    fusiongym sweep examples/sweep_goto.yml --out runs/sweep-goto
     fusiongym demo
 """
 
@@ -34,6 +36,8 @@ from fusiongym.training.commands import (
     cmd_train,
 )
 from fusiongym.training.config import BUILTIN_AGENTS
+from fusiongym.training.matrix_command import GUIDE, add_build_arguments, build_command
+from fusiongym.training.sweep import add_sweep_arguments, sweep_command
 
 
 def _int_at_least(minimum: int):
@@ -162,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_progress(record)
     record.set_defaults(handler=cmd_record)
 
-    board = commands.add_parser("leaderboard", help="submit to, show, export or recover the leaderboard database",
+    board = commands.add_parser("leaderboard",
+                                help="build, submit to, show, export or recover the leaderboard database",
                                 description="The leaderboard: an SQLite database of evaluated agents.")
     board_commands = board.add_subparsers(dest="leaderboard_command", required=True, metavar="ACTION")
     submit = board_commands.add_parser("submit", help="submit an evaluated run (or a JSON submission)",
@@ -201,6 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("--out", required=True, help="the new database to write (must not exist)")
     _add_db(recover)
     recover.set_defaults(handler=cmd_leaderboard_recover)
+    build = board_commands.add_parser(
+        "build", help="train and evaluate the baseline matrix (levels x agents x seeds), in parts, optionally on Ray",
+        description=GUIDE.split("\n\n")[0], epilog=GUIDE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_build_arguments(build)
+    build.set_defaults(handler=build_command)
+
+    sweep = commands.add_parser(
+        "sweep", help="hyperparameter search with Ray Tune: trials are run folders; writes best.yml",
+        description="Search --hp keys with Ray Tune (ASHA early stopping, every draw on several seeds, selected "
+                    "on the train split's evaluation seeds); each trial is a run folder, and the best draw is "
+                    "written as a --hyperparams YAML. The sweep file's format: `python -c \"import "
+                    "fusiongym.training.sweep as s; print(s.__doc__)\"`, an example in examples/sweep_goto.yml.")
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(handler=sweep_command)
 
     demo = commands.add_parser(
         "demo", help="the main job: train, evaluate, record, submit and show the leaderboard (minutes on 2 cores)",

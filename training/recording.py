@@ -6,6 +6,7 @@ Episodes are played by the same :class:`~fusiongym.agents.policies.BatchPolicy` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,6 @@ def record_episodes(env_id: str, policy: BatchPolicy, out: str | Path, episodes:
 
 def _first_frame(vector_env: gym.vector.VectorEnv) -> np.ndarray:
     """World 0's frame (the vector env renders ``rgb_array`` frames)."""
-    frames = vector_env.render()
+    frames: Sequence[np.ndarray] | None = vector_env.render()
     assert frames is not None
     return np.asarray(frames[0])
