@@ -268,8 +268,9 @@ class RunConfig:
     hyperparams_file: str = ""
     wandb: bool = False
     suite_version: str = ""
-    eval_every: int = 0  # steps between test-split evaluations during training (0: none)
-    eval_episodes: int = 100  # episodes of each of those evaluations (the protocol's fixed test seeds)
+    eval_every: int = 0  # steps between evaluations during training (0: none)
+    eval_episodes: int = 100  # episodes of each of those evaluations (the protocol's fixed seeds of eval_split)
+    eval_split: str = "test"  # the split of those evaluations: "train" for a sweep, which must not select on test
     value_warmup: int = 0  # PPO: steps during which only the value head learns (fine-tuning a policy from elsewhere)
     save_replay_buffer: bool = True  # DQN: checkpoint the replay buffer (compressed .npz) so a resume learns on from it
     init_from: str = ""  # a run folder whose trained agent's weights start this run (PPO fine-tuning)
@@ -296,6 +297,8 @@ class RunConfig:
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ConfigError(f"eval_every must be a non-negative int (0: no evaluation during training), got "
                               f"{self.eval_every!r}")
+        if self.eval_split not in ("train", "test"):
+            raise ConfigError(f"eval_split must be 'train' or 'test', got {self.eval_split!r}")
         if self.init_from and not algorithm(self.algo).init_from:
             able = ", ".join(name for name, spec in ALGORITHMS.items() if spec.init_from)
             raise ConfigError(f"--init-from starts training from a run's weights; --algo {self.algo} cannot use it: "

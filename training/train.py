@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,15 @@ from fusiongym.training.run_folder import (
 
 
 class PeriodicEvaluation:
-    """Every ``config.eval_every`` steps: the protocol's test-split evaluation of the policy being trained
-    (``eval_episodes`` fixed seeds, sampled actions), logged as ``eval/success_rate`` and ``eval/mean_return``,
-    appended to ``evaluations.jsonl``; the best agent so far is kept in ``best_agent/``."""
+    """Every ``config.eval_every`` steps: the protocol's evaluation of the policy being trained on the
+    ``config.eval_split`` split (test unless a sweep chose train; ``eval_episodes`` fixed seeds, sampled actions),
+    logged as ``eval/success_rate`` and ``eval/mean_return``, appended to ``evaluations.jsonl`` and handed to
+    ``on_evaluation``; the best agent so far is kept in ``best_agent/``."""
 
-    def __init__(self, config: RunConfig, run_dir: Path, state: dict[str, Any]) -> None:
+    def __init__(self, config: RunConfig, run_dir: Path, state: dict[str, Any],
+                 on_evaluation: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.config, self.run_dir, self.state = config, Path(run_dir), state
+        self.on_evaluation = on_evaluation
         self.last = state["num_timesteps"]
 
     def __call__(self, model: Any, num_timesteps: int, logger: Any, final: bool = False) -> None:
@@ -62,13 +66,14 @@ class PeriodicEvaluation:
         from fusiongym.training.evaluation import evaluate
 
         self.last = num_timesteps
-        result = evaluate(SB3Policy(model, deterministic=False, seed=0), self.config.env_id, split="test",
+        split = self.config.eval_split
+        result = evaluate(SB3Policy(model, deterministic=False, seed=0), self.config.env_id, split=split,
                           episodes=self.config.eval_episodes, env_kwargs=self.config.env_kwargs, progress=False)
         success = result.success_rate.value
         logger.record("eval/success_rate", success)
         logger.record("eval/mean_return", result.mean_return.value)
         logger.record("time/total_timesteps", int(num_timesteps))
-        record = {"num_timesteps": int(num_timesteps), "split": "test", "episodes": result.episodes,
+        record = {"num_timesteps": int(num_timesteps), "split": split, "episodes": result.episodes,
                   "success_rate": success, "success_low": result.success_rate.low,
                   "success_high": result.success_rate.high, "mean_return": result.mean_return.value}
         with open(self.run_dir / "evaluations.jsonl", "a") as handle:
@@ -82,6 +87,8 @@ class PeriodicEvaluation:
             os.replace(tmp, self.run_dir / BEST_AGENT_FOLDER)
             self.state["best_eval"] = record
             write_state(self.run_dir, self.state)
+        if self.on_evaluation is not None:
+            self.on_evaluation(dict(record))
 
 
 def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_start: float, progress: bool,
@@ -91,7 +98,7 @@ def _callbacks(run_dir: Path, config: RunConfig, state: dict[str, Any], segment_
 
     class CheckpointCallback(BaseCallback):
         """Every ``checkpoint_every`` steps, between rollouts (so every saved step was trained on); the periodic
-        test-split evaluation runs at the same point."""
+        evaluation runs at the same point."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -284,13 +291,16 @@ class TrainResult:
 
 def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progress: bool = True,
           threads: int = 1, trust_pickle: bool = False, device: str = "cpu",
-          extend_to: int | None = None) -> TrainResult:
+          extend_to: int | None = None,
+          on_evaluation: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train ``config`` into ``run_dir`` (or, with ``resume=True``, continue the run there to its total budget).
 
     ``extend_to``: with ``resume``, first raise the run's budget to that many steps (a finished run goes on from
     its last checkpoint, as if it had been started with that budget; config.yaml and state.json say so).
     ``device``: where the policy runs (``"cpu"``, ``"cuda"``, ``"auto"``); not part of the run, so a resumed run
-    takes the one given now."""
+    takes the one given now.
+    ``on_evaluation``: called with each periodic evaluation's record (the line appended to ``evaluations.jsonl``)
+    as it is made, e.g. to report it to a hyperparameter search."""
     import torch
 
     torch.set_num_threads(threads)
@@ -343,7 +353,7 @@ def train(config: RunConfig | None, run_dir: Path, resume: bool = False, progres
     write_state(run_dir, state)
     wandb_run = start_wandb(config, run_dir) if config.wandb else None
     logger = make_logger(run_dir, len(state["segments"]) - 1, wandb_run)
-    evaluation = PeriodicEvaluation(config, run_dir, state)
+    evaluation = PeriodicEvaluation(config, run_dir, state, on_evaluation)
 
     # 4. Learn, checkpointing (and evaluating) on the way; save the trained agent.
     if family == "tabular":
