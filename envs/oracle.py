@@ -53,20 +53,16 @@ class SubgoalSource(Protocol):
 
 
 def oracle_subgoal(
-    batch: WorldBatch, b: int, level: SubgoalSource, episode, use_facts: bool = True, seen: np.ndarray | None = None,
-    empty_handed: bool = False,
+    batch: WorldBatch, b: int, level: SubgoalSource, episode, use_facts: bool = True, seen: np.ndarray | None = None
 ) -> Subgoal:
     """What the oracle is after in world ``b`` now (the level's :meth:`~fusiongym.envs.levels.Level.oracle_subgoal`).
 
     ``seen``: world ``b``'s flat padded grid (``y * (width + 2 * pad) + x``) of cells its agent has seen this episode;
     then the targets not seen are dropped, and with none left the subgoal's action is :data:`EXPLORE`.
-    ``empty_handed``: what it would be after if it carried nothing (when it must drop what it carries: the object
-    it picks up instead).
     """
     p = batch.pad
     cells = batch.cell[b, p : p + batch.height, p : p + batch.width]
-    carrying = -1 if empty_handed else int(batch.carrying[b])
-    subgoal = level.oracle_subgoal(episode, carrying, use_facts, cells)
+    subgoal = level.oracle_subgoal(episode, int(batch.carrying[b]), use_facts, cells)
     return subgoal if seen is None else _known(batch, b, subgoal, seen)
 
 

@@ -122,23 +122,22 @@ class Simulation:
     def oracle_action(self, b: int, use_facts: bool, explore: bool = False) -> int:
         return oracle_action(self.batch, b, self.level, self.episodes[b], use_facts, self._sight(b, explore))
 
-    def oracle_subgoal(self, b: int, use_facts: bool, explore: bool = False, empty_handed: bool = False) -> Subgoal:
-        return oracle_subgoal(
-            self.batch, b, self.level, self.episodes[b], use_facts, self._sight(b, explore), empty_handed)
+    def oracle_subgoal(self, b: int, use_facts: bool, explore: bool = False) -> Subgoal:
+        return oracle_subgoal(self.batch, b, self.level, self.episodes[b], use_facts, self._sight(b, explore))
 
     def oracle_goal_cells(self, use_facts: bool, explore: bool = False) -> np.ndarray:
         """(B, V * V + 1) bool: the cells of each world's view (row-major, as the ``image``) that hold what the
         oracle is after now (its target, or the object it must first walk over: Avoid's harmless crossing, also while
-        an exploring oracle has not seen its target yet; while it must drop a wrong object, the one it picks up
-        instead); the last column is set where none is in view."""
+        an exploring oracle has not seen its target yet); the last column is set where none is in view (or the oracle
+        is about to drop)."""
         batch = self.batch
         view = batch.ego_cells().reshape(batch.batch_size, -1)
         wp = batch.width + 2 * batch.pad  # ego_cells' row stride
         goals = np.zeros((batch.batch_size, view.shape[1] + 1), bool)
         for b in range(batch.batch_size):
             subgoal = self.oracle_subgoal(b, use_facts, explore)
-            if subgoal.action == "drop":  # a learner carrying a wrong key is shown where the right one lies
-                subgoal = self.oracle_subgoal(b, use_facts, explore, empty_handed=True)
+            if subgoal.action == "drop":
+                continue
             if subgoal.action == EXPLORE:  # its target not seen yet: of what it is after, only the crossing is known
                 cells = oracle_crossing_cells(batch, b, self.oracle_subgoal(b, use_facts))
             else:

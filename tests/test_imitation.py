@@ -264,34 +264,6 @@ def test_avoids_goal_cells_mark_the_harmless_crossing_until_it_is_crossed(env_id
     assert crossings > 20 and steps_onto_crossing > 5
 
 
-def test_while_a_wrong_key_must_be_dropped_the_goal_cells_mark_the_key_that_opens_the_treasures_door() -> None:
-    """A learner holding a wrong key is shown the right one (what the oracle picks up after its drop), so the goal
-    task asks the reads for the right key in exactly the states DAgger's mixing makes of a wrong pickup. The
-    fact-blind oracle drives (it picks up wrong keys); the labels are the reading oracle's."""
-    venv = FusionSB3VecEnv("fusiongym/Unlock-v1", num_envs=16, seed=3)
-    venv.reset()
-    native = venv.native
-    sim = native._sim
-    drops = marked_keys = 0
-    for _ in range(60):
-        goals, slots = native.oracle_goal_cells(True), native.view_slots()
-        for b in range(16):
-            if sim.oracle_subgoal(b, True).action != "drop":
-                continue
-            drops += 1
-            episode = native.episodes[b]
-            objects, knowledge = episode.layout.objects, episode.knowledge
-            carried = int(sim.batch.carrying[b])
-            marked = [int(slot) for slot in slots[b].reshape(-1)[goals[b, :-1]]]
-            assert carried not in marked
-            treasure_door = knowledge.objects(episode.instruction.target, "lies_behind")[0]
-            for slot in marked:
-                marked_keys += 1
-                assert knowledge.holds(objects[slot].kind, "opens", treasure_door), (b, objects[slot].kind)
-        venv.step(native.oracle_actions(use_facts=False))
-    assert drops > 5 and marked_keys > 5  # the wrong key was carried, and the right one was in view and marked
-
-
 def test_the_goal_head_learns_the_experts_target_cells_and_is_checkpointed(tmp_path: Path) -> None:
     venv = FusionSB3VecEnv("fusiongym/Defeat-v1", num_envs=8, seed=0)
 
