@@ -12,6 +12,7 @@ takes flat vectors, so the ``FlattenObservations`` env-to-module connector turns
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-env-runners", type=int, default=1, help="remote env runners (0: sample in-process)")
     args = parser.parse_args(argv)
 
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network: no usage statistics unless asked for
     ray.init(address="local", num_cpus=max(2, args.num_env_runners + 1), include_dashboard=False, log_to_driver=False)
     try:
         for i, result in enumerate(train(args.env, args.iterations, args.num_env_runners), start=1):

@@ -181,3 +181,12 @@ def test_reading_probe_names_the_look_of_a_held_out_composition() -> None:
          "--steps", "40", "--batch", "64", "--eval-states", "300"])
     final = report["evaluations"][-1]
     assert final["test"] >= 0.95 and final["test_zeroed"] < 0.2
+
+
+def test_matrix_scaling_builds_the_same_rows_with_one_worker_and_with_two() -> None:
+    pytest.importorskip("ray")
+    report = _script("matrix_scaling").main(["--levels", "fusiongym/GoTo-v1", "--agents", "random", "qlearning",
+                                             "--seeds", "0", "--timesteps", "qlearning=200", "--episodes", "2"])
+    assert report["one"]["status"] == report["many"]["status"] == 0
+    assert report["one"]["rows"] == report["many"]["rows"] == 5  # random, qlearning-s0 and its three ablations
+    assert report["speedup"] > 0

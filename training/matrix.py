@@ -176,7 +176,8 @@ class RayTasks:
         except ImportError as err:
             raise RuntimeError('--ray needs Ray: pip install "fusiongym[ray]"') from err
         self.ray = ray
-        if address is None:
+        if address is None:  # a local Ray sends no usage statistics unless the user's environment asks for them
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
