@@ -287,7 +287,8 @@ class MatrixBuild:
         best = best_learned(self.board, env_id, self.settings.episodes)
         if best is None:
             return []
-        return [Job(env_id, best["agent"], ablate=key, run=best["run"]) for key in ablations
+        run = str(Path(best["run"]).resolve())  # a worker may start in another folder than this process
+        return [Job(env_id, best["agent"], ablate=key, run=run) for key in ablations
                 if not self.have(env_id, best["agent"], key)]
 
     def submit(self, result: JobResult) -> None:
