@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-#: (axis label, [(logged key, legend)]): success on the training worlds and, with eval_every, on the test split
-CURVES = (("success rate", [("rollout/success_rate", "training worlds"), ("eval/success_rate", "test split")]),
-          ("mean episode return", [("rollout/ep_rew_mean", "training worlds"), ("eval/mean_return", "test split")]))
+#: (axis label, [(logged key, legend)]): success on the training worlds and, with eval_every, on the evaluation split
+#: (the run's eval_split: the test split unless a sweep set train)
+EVALUATION = "evaluation, {split} split"
+CURVES = (("success rate", [("rollout/success_rate", "training worlds"), ("eval/success_rate", EVALUATION)]),
+          ("mean episode return", [("rollout/ep_rew_mean", "training worlds"), ("eval/mean_return", EVALUATION)]))
 
 
 def read_progress(run_dir: Path) -> list[dict[str, float]]:
@@ -33,12 +35,19 @@ def plot_learning_curve(run_dir: Path, out: Path | None = None) -> Path | None:
     if not rows:
         return None
     out = out or Path(run_dir) / "learning_curve.png"
+    try:
+        from fusiongym.training.run_folder import read_run_config
+
+        split = read_run_config(Path(run_dir)).eval_split
+    except (OSError, ValueError):  # a folder without a readable config.yaml: the protocol's split
+        split = "test"
     figure, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.5))
     for axis, (label, series) in zip(axes, CURVES, strict=True):
         for key, legend in series:
             points = [(r["time/total_timesteps"], r[key]) for r in rows if key in r]
             if points:
-                axis.plot(*zip(*points, strict=True), marker="o" if key.startswith("eval/") else ".", label=legend)
+                axis.plot(*zip(*points, strict=True), marker="o" if key.startswith("eval/") else ".",
+                          label=legend.format(split=split))
         axis.set_xlabel("environment steps")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
