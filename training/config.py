@@ -35,6 +35,7 @@ import yaml
 
 from fusiongym.agents.registry import ALGORITHMS, algorithm
 from fusiongym.agents.registry import BUILTIN_AGENTS as BUILTIN_AGENT_SUMMARIES
+from fusiongym.envs.language import SPLITS
 
 #: The algorithms ``fusiongym train`` runs, by name (:data:`fusiongym.agents.registry.ALGORITHMS` says what each is).
 ALGOS = tuple(ALGORITHMS)
@@ -112,15 +113,15 @@ def load_hyperparams_file(path: Path) -> dict[str, dict[str, Any]]:
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: entry {entry!r} must be a mapping of hyperparameters (key: value), got "
                               f"{values!r}")
-    return _coerce_numbers(data)
+    return coerce_numbers(data)
 
 
-def _coerce_numbers(value: Any) -> Any:
+def coerce_numbers(value: Any) -> Any:
     """YAML 1.1 reads ``3e-4`` (no dot) as a string; read such strings as the numbers they spell."""
     if isinstance(value, dict):
-        return {k: _coerce_numbers(v) for k, v in value.items()}
+        return {k: coerce_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_coerce_numbers(v) for v in value]
+        return [coerce_numbers(v) for v in value]
     if isinstance(value, str):
         try:
             return float(value) if any(c in value.lower() for c in ".e") else int(value)
@@ -140,7 +141,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"--hp {item!r} is not key=value: write e.g. --hp learning_rate=3e-4")
         try:
-            value = _coerce_numbers(yaml.safe_load(text))
+            value = coerce_numbers(yaml.safe_load(text))
         except yaml.YAMLError:
             raise ConfigError(f"--hp {item!r}: the value is not valid YAML; quote strings or fix lists "
                               "(e.g. --hp 'policy_kwargs={net_arch: [64, 64]}')") from None
@@ -297,8 +298,8 @@ class RunConfig:
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ConfigError(f"eval_every must be a non-negative int (0: no evaluation during training), got "
                               f"{self.eval_every!r}")
-        if self.eval_split not in ("train", "test"):
-            raise ConfigError(f"eval_split must be 'train' or 'test', got {self.eval_split!r}")
+        if self.eval_split not in SPLITS:
+            raise ConfigError(f"eval_split must be one of {SPLITS}, got {self.eval_split!r}")
         if self.init_from and not algorithm(self.algo).init_from:
             able = ", ".join(name for name, spec in ALGORITHMS.items() if spec.init_from)
             raise ConfigError(f"--init-from starts training from a run's weights; --algo {self.algo} cannot use it: "

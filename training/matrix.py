@@ -12,6 +12,7 @@ learned jobs are done (they are of its best learned agent).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -153,11 +154,7 @@ class InProcess:
         return len(self.queue)
 
     def next_result(self) -> JobResult:
-        job = self.queue.pop(0)
-        try:
-            return run_job(job, self.settings)
-        except Exception as err:  # one broken job does not stop the matrix: it is logged and the build fails
-            return _failed(job, err)
+        return _run_job_or_report(self.queue.pop(0), self.settings)  # a broken job is logged; the build goes on
 
     def close(self) -> None:
         pass
@@ -181,8 +178,7 @@ class RayTasks:
             ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
-        settings = MatrixSettings(Path(settings.runs).resolve(), settings.episodes, settings.budgets,
-                                  settings.finetune_hp, settings.threads)  # workers may start in another folder
+        settings = dataclasses.replace(settings, runs=Path(settings.runs).resolve())  # workers start elsewhere
         self.settings = ray.put(settings)
         self.task = ray.remote(num_cpus=1, max_retries=max_retries)(job_function or _run_job_or_report)
         self.pending: dict[Any, Job] = {}

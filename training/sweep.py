@@ -134,12 +134,12 @@ def _distribution(key: str, spec: Any, where: str) -> tuple[str, list[Any]]:
 def load_sweep(path: Path) -> Sweep:
     """Read and validate a sweep file; every draw is checked as ``fusiongym train --hp`` would check it."""
     from fusiongym.agents.registry import ALGORITHMS, algorithm
-    from fusiongym.training.config import _coerce_numbers
+    from fusiongym.training.config import coerce_numbers
     from fusiongym.training.seeds import TRAIN_SEEDS
 
     path = Path(path).resolve()
     try:
-        data = _coerce_numbers(yaml.safe_load(path.read_text()))
+        data = coerce_numbers(yaml.safe_load(path.read_text()))
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"sweep file {path} cannot be read ({err}): fix it (see examples/sweep_goto.yml)") from None
     if not isinstance(data, dict):
